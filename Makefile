@@ -1,0 +1,39 @@
+# The README's two commands: `make lab` runs the course, `make test` runs the tests.
+# Both create .venv on first use and need no activated environment.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(abspath $(VENV))/bin
+# nbgrader and jupyter start helper programs (alembic, jupyter-*) by name: the venv's
+# bin/ must be on PATH for every subprocess (../shared/NOTES.md).
+export PATH := $(BIN):$(PATH)
+
+.PHONY: lab test lint bench clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# One stamp per extra set, remade whenever pyproject.toml changes.
+$(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	touch $@ $(VENV)/.installed-lab
+
+lab: $(VENV)/.installed-lab
+	$(BIN)/jupyter lab --ServerApp.root_dir=course
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check lib tests benchmarks autograder
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bench_reference.py
+
+clean-venv:
+	rm -rf $(VENV)
