@@ -305,7 +305,8 @@ def scaled_dot_product_attention(Q, K, V, mask=None, scale=None):
         mask = _validate_mask(mask, (*batch, n_q, n_k))
         scores = np.where(mask, scores, dtype.type(-np.inf))
     weights = softmax(scores, axis=-1)
-    output = weights @ V.astype(dtype, copy=False)  # (..., n_q, n_k) @ (..., n_k, d_v) -> (..., n_q, d_v)
+    V = V.astype(dtype, copy=False)
+    output = weights @ V  # (..., n_q, n_k) @ (..., n_k, d_v) -> (..., n_q, d_v)
     return output, weights
 
 
