@@ -1,0 +1,65 @@
+"""nbgrader configuration for the course.
+
+Run nbgrader from this folder (nbgrader has no --config flag), or point
+JUPYTER_CONFIG_DIR / JUPYTER_CONFIG_PATH at it. Folders:
+
+- ../solutions/<assignment>/<notebook>.ipynb  hand-written source (nbgrader's "source")
+- ../course/<assignment>/<notebook>.ipynb     generated learner version (nbgrader's "release")
+- submitted/, autograded/, feedback/ here     created by grading, never committed
+"""
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+c = get_config()  # noqa: F821 - injected by traitlets when nbgrader loads this file
+
+c.CourseDirectory.course_id = "attention-from-scratch"
+c.CourseDirectory.root = str(HERE)
+c.CourseDirectory.source_directory = "../solutions"
+c.CourseDirectory.release_directory = "../course"
+c.CourseDirectory.db_url = f"sqlite:///{HERE / 'gradebook.db'}"
+
+# Learner-facing stubs.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Released notebooks carry no outputs, widget state or execution timestamps: nbgrader's own
+# release steps, then nbconvert's metadata cleaner (nbgrader keeps metadata.widgets otherwise).
+c.GenerateAssignment.preprocessors = [
+    "nbgrader.preprocessors.IncludeHeaderFooter",
+    "nbgrader.preprocessors.InstantiateTests",
+    "nbgrader.preprocessors.LockCells",
+    "nbgrader.preprocessors.ClearSolutions",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.CheckCellMetadata",
+    "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.SaveCells",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbgrader.preprocessors.ClearMarkScheme",
+    "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.CheckCellMetadata",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+]
+c.ClearMetadataPreprocessor.enabled = True
+c.ClearMetadataPreprocessor.clear_cell_metadata = False
+c.ClearMetadataPreprocessor.clear_notebook_metadata = True
+c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {
+    ("kernelspec",),
+    ("language_info", "name"),
+}
+
+# Grading: a learner's infinite loop is stopped, and a crashing cell does not stop the rest.
+c.ExecutePreprocessor.timeout = 120
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+c.Execute.allow_errors = True
+# Restore deleted test cells instead of scoring them 0 (../shared/NOTES.md).
+c.OverwriteCells.add_missing_cells = True
+
+# Feedback never shows the hidden tests.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
