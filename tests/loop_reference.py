@@ -170,36 +170,30 @@ def scaled_dot_product_attention(Q, K, V, mask=None, scale=None):
     Returns
     -------
     output : (..., n_q, d_v) ndarray of float64
+        ``...`` is the broadcast of the batch dims of Q, K, V and the mask.
     weights : (..., n_q, n_k) ndarray of float64
+        ``...`` is the broadcast of the batch dims of Q, K and the mask (not V).
     """
     Q, K, V = np.asarray(Q), np.asarray(K), np.asarray(V)
     n_q, d_k = Q.shape[-2:]
-    n_k, d_v = V.shape[-2:]
+    n_k = K.shape[-2]
     scale = 1.0 / math.sqrt(d_k) if scale is None else float(scale)
-    arrays = (Q, K, V) if mask is None else (Q, K, V, np.asarray(mask))
-    batch = _batch_shape(*arrays)
+    # The weights depend on Q, K and the mask only: V's batch dims widen the output alone.
     if mask is None:
         mask = np.ones((n_q, n_k), dtype=bool)
-    mask = np.broadcast_to(np.asarray(mask), (*batch, n_q, n_k))
+    mask = np.asarray(mask)
+    batch = _batch_shape(Q, K, mask)
+    mask = np.broadcast_to(mask, (*batch, n_q, n_k))
 
-    output = np.zeros((*batch, n_q, d_v))
     weights = np.zeros((*batch, n_q, n_k))
-    keys, values = dict(_matrices(K, batch)), dict(_matrices(V, batch))
-    masks = dict(_matrices(mask, batch))
+    keys, masks = dict(_matrices(K, batch)), dict(_matrices(mask, batch))
     for index, q_rows in _matrices(Q, batch):
         for i, q in enumerate(q_rows):
             row = []
             for j, k in enumerate(keys[index]):
                 row.append(scale * _dot(q, k) if masks[index][i][j] else -math.inf)
-            w = _softmax_row(row)
-            for j in range(n_k):
-                weights[index + (i, j)] = w[j]
-            for c in range(d_v):
-                total = 0.0
-                for j in range(n_k):
-                    total += w[j] * float(values[index][j][c])
-                output[index + (i, c)] = total
-    return output, weights
+            weights[index + (i,)] = _softmax_row(row)
+    return weighted_sum(weights, V), weights
 
 
 def _project(X, W) -> np.ndarray:

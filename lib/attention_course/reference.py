@@ -38,6 +38,9 @@ __all__ = [
     "cross_attention",
     "causal_mask",
     "padding_mask",
+    "multi_head_attention",
+    "online_softmax",
+    "tiled_attention",
 ]
 
 
@@ -200,12 +203,26 @@ def softmax(x, axis: int = -1) -> np.ndarray:
         raise ValueError(f"axis {axis} is out of range for an array of shape {x.shape}.")
     if x.ndim == 0:
         return np.ones_like(x)
+    return _softmax_inplace(x.copy(), axis)
+
+
+def _softmax_inplace(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Softmax of ``x`` along ``axis``, overwriting ``x`` (which must be a float array).
+
+    Working in place saves two temporaries of the size of ``x``: for attention, whose score
+    matrix is the largest array by far, that is most of the cost beyond the two matmuls.
+    """
+    if x.size == 0:  # e.g. no keys at all: nothing to normalise
+        return x
     m = np.max(x, axis=axis, keepdims=True)
     m[~np.isfinite(m)] = 0  # an all -inf slice: exp(-inf - 0) = 0 below, never NaN
-    e = np.exp(x - m)  # every exponent <= 0: no overflow
-    total = np.sum(e, axis=axis, keepdims=True)
-    np.divide(e, total, out=e, where=total > 0)
-    return e
+    np.subtract(x, m, out=x)
+    np.exp(x, out=x)  # every exponent <= 0: no overflow
+    total = np.sum(x, axis=axis, keepdims=True)
+    empty = total == 0  # only for all -inf slices: keep their zeros
+    total[empty] = 1
+    np.multiply(x, np.reciprocal(total), out=x)  # one reciprocal per row, then a multiply
+    return x
 
 
 def weighted_sum(weights, V) -> np.ndarray:
@@ -271,43 +288,30 @@ def scaled_dot_product_attention(Q, K, V, mask=None, scale=None):
         If Q's d_k differs from K's, K's n_k from V's, the batch dimensions do not broadcast,
         or the mask is not boolean or does not broadcast to ``(..., n_q, n_k)``.
     """
-    Q = _as_float_array(Q, "Q")
-    K = _as_float_array(K, "K")
-    V = _as_float_array(V, "V")
-    _require_ndim(Q, "Q", "(..., n_q, d_k)")
-    _require_ndim(K, "K", "(..., n_k, d_k)")
-    _require_ndim(V, "V", "(..., n_k, d_v)")
+    Q, K, V, batch, dtype = _check_qkv(Q, K, V)
     n_q, d_k = Q.shape[-2:]
     n_k = K.shape[-2]
-    if K.shape[-1] != d_k:
-        raise ValueError(
-            f"Q's d_k ({d_k}) must equal K's d_k ({K.shape[-1]}): "
-            f"got Q of shape {Q.shape} and K of shape {K.shape}."
-        )
-    if V.shape[-2] != n_k:
-        raise ValueError(
-            f"K and V must have the same number of rows n_k: K has {n_k} (shape {K.shape}), "
-            f"V has {V.shape[-2]} (shape {V.shape})."
-        )
-    batch = _batch_shape(("Q", Q), ("K", K), ("V", V))
-    dtype = _common_dtype(Q, K, V)
-    if scale is None:
-        scale = 1.0 / np.sqrt(d_k)
-    elif not np.isscalar(scale) or not np.isfinite(scale):
-        raise ValueError(f"scale must be a finite number, got {scale!r}.")
-    scale = dtype.type(scale)
-
-    # Scaling the n_q x d_k queries is cheaper than scaling the n_q x n_k scores.
-    scores = (Q * scale).astype(dtype, copy=False) @ np.swapaxes(K, -1, -2).astype(
-        dtype, copy=False
-    )  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    scale = 1.0 / np.sqrt(d_k) if scale is None else _finite_real(scale, "scale")
     if mask is not None:
         mask = _validate_mask(mask, (*batch, n_q, n_k))
-        scores = np.where(mask, scores, dtype.type(-np.inf))
-    weights = softmax(scores, axis=-1)
-    V = V.astype(dtype, copy=False)
-    output = weights @ V  # (..., n_q, n_k) @ (..., n_k, d_v) -> (..., n_q, d_v)
-    return output, weights
+
+    # float16 is computed in float32 (NumPy has no float16 matmul kernels, and a large scale
+    # would overflow float16) and rounded back at the end.
+    work = np.result_type(dtype, np.float32)
+    # Scale the n_q x d_k queries rather than the n_q x n_k scores: fewer multiplications.
+    Q_scaled = Q.astype(work, copy=False) * work.type(scale)  # (..., n_q, d_k)
+    K_t = np.swapaxes(K, -1, -2).astype(work, copy=False)  # (..., n_k, d_k) -> (..., d_k, n_k)
+    scores = Q_scaled @ K_t  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    if mask is not None:
+        full = np.broadcast_shapes(mask.shape, scores.shape)
+        if full != scores.shape:  # the mask carries batch axes that Q and K do not
+            scores = np.broadcast_to(scores, full).copy()
+        np.copyto(scores, work.type(-np.inf), where=~mask)  # masked keys get no weight
+    # scores is a fresh array owned here: normalise it in place.
+    weights = _softmax_inplace(scores, axis=-1)
+    output = weights @ V.astype(work, copy=False)  # (..., n_q, n_k) @ (..., n_k, d_v)
+    output, weights = output.astype(dtype, copy=False), weights.astype(dtype, copy=False)
+    return output, weights  # output: (..., n_q, d_v), weights: (..., n_q, n_k)
 
 
 def _check_projection(W, name: str, d_in: int, source: str, width: str) -> np.ndarray:
@@ -351,13 +355,18 @@ def cross_attention(X, Z, W_q, W_k, W_v, mask=None):
     ValueError
         If a projection's shape does not fit its input or the projections disagree on d_k.
     """
+    return _project_and_attend(X, Z, W_q, W_k, W_v, mask, source="Z")
+
+
+def _project_and_attend(X, Z, W_q, W_k, W_v, mask, source: str):
+    """Project queries from X and keys/values from Z, then attend; errors name ``source``."""
     X = _as_float_array(X, "X")
-    Z = _as_float_array(Z, "Z")
+    Z = _as_float_array(Z, source)
     _require_ndim(X, "X", "(..., n_q, d_model)")
-    _require_ndim(Z, "Z", "(..., n_k, d_model_z)")
+    _require_ndim(Z, source, "(..., n_k, d_model_z)")
     W_q = _check_projection(W_q, "W_q", X.shape[-1], "X", "d_k")
-    W_k = _check_projection(W_k, "W_k", Z.shape[-1], "Z", "d_k")
-    W_v = _check_projection(W_v, "W_v", Z.shape[-1], "Z", "d_v")
+    W_k = _check_projection(W_k, "W_k", Z.shape[-1], source, "d_k")
+    W_v = _check_projection(W_v, "W_v", Z.shape[-1], source, "d_v")
     if W_q.shape[1] != W_k.shape[1]:
         raise ValueError(
             f"W_q and W_k must project to the same d_k: W_q gives {W_q.shape[1]} columns, "
@@ -395,7 +404,7 @@ def self_attention(X, W_q, W_k, W_v, mask=None):
     ValueError
         If a projection's shape does not fit ``X`` or the projections disagree on d_k.
     """
-    return cross_attention(X, X, W_q, W_k, W_v, mask=mask)
+    return _project_and_attend(X, X, W_q, W_k, W_v, mask, source="X")
 
 
 # --------------------------------------------------------------------------------------------
@@ -468,3 +477,339 @@ def padding_mask(lengths, n_k) -> np.ndarray:
             f"every length must lie between 0 and n_k = {n_k}, got lengths {lengths.tolist()}."
         )
     return (np.arange(n_k) < lengths[:, None])[:, None, :]  # (batch, n_k) -> (batch, 1, n_k)
+
+
+# --------------------------------------------------------------------------------------------
+# Beyond the core: several heads, and attention that never holds the whole score matrix.
+# --------------------------------------------------------------------------------------------
+
+
+def _as_mask_matrix(mask: np.ndarray) -> np.ndarray:
+    """Give a validated mask at least the two axes (n_q, n_k), adding leading 1s if needed."""
+    return mask.reshape((1,) * max(0, 2 - mask.ndim) + mask.shape)
+
+
+def multi_head_attention(X, Z, W_q, W_k, W_v, W_o, n_heads, mask=None):
+    """Multi-head attention: ``n_heads`` attentions side by side, concatenated, then ``@ W_o``.
+
+    Head ``h`` takes the contiguous columns ``h·d_k:(h+1)·d_k`` of ``W_q`` and ``W_k`` and the
+    columns ``h·d_v:(h+1)·d_v`` of ``W_v``, and scales its scores by ``1 / sqrt(d_k)`` with the
+    width ``d_k`` *of one head* (not the total width ``n_heads·d_k``). The heads' outputs are
+    concatenated in head order, ``(..., n_q, n_heads·d_v)``, and projected by ``W_o``. This is
+    the layout of "Attention Is All You Need" and of PyTorch's ``nn.MultiheadAttention``
+    (whose ``in_proj_weight`` rows are our columns).
+
+    Parameters
+    ----------
+    X : (..., n_q, d_model) array_like
+        Tokens the queries are projected from.
+    Z : (..., n_k, d_model_z) array_like
+        Tokens the keys and values are projected from (pass ``X`` again for self-attention).
+    W_q : (d_model, n_heads·d_k) array_like
+        Query projections of all heads, side by side.
+    W_k : (d_model_z, n_heads·d_k) array_like
+        Key projections of all heads, side by side.
+    W_v : (d_model_z, n_heads·d_v) array_like
+        Value projections of all heads, side by side.
+    W_o : (n_heads·d_v, d_out) array_like
+        Output projection applied to the concatenated heads.
+    n_heads : int
+        Number of heads; must divide the widths of ``W_q``, ``W_k`` and ``W_v``.
+    mask : (..., n_q, n_k) array_like of bool, optional
+        True where a query may attend to a key, **the same for every head**: give it exactly
+        the shape you would give :func:`cross_attention` (it must broadcast to
+        ``(..., n_q, n_k)`` with the batch dims of ``X`` and ``Z``), and a head axis is inserted
+        before ``n_q``, i.e. it is applied as ``mask[..., None, :, :]`` to the weights of shape
+        ``(..., n_heads, n_q, n_k)``. So :func:`causal_mask` ``(n_q, n_k)`` and
+        :func:`padding_mask` ``(batch, 1, n_k)`` work unchanged with ``X`` of shape
+        ``(batch, n_q, d_model)``. A mask with its own head axis ``(..., n_heads, n_q, n_k)``
+        is refused (a padding mask's batch axis would otherwise be silently read as the head
+        axis); to mask heads differently, split the heads yourself and call
+        :func:`scaled_dot_product_attention`.
+
+    Returns
+    -------
+    output : (..., n_q, d_out) ndarray
+        ``concat(head_0, …, head_{n_heads-1}) @ W_o``.
+    weights : (..., n_heads, n_q, n_k) ndarray
+        Attention weights of every head; each row sums to 1 (or is all zero if fully masked).
+
+    Raises
+    ------
+    ValueError
+        If ``n_heads`` is not a positive integer; a projection's rows do not match the width of
+        its input; ``W_q`` and ``W_k`` have different widths; a width is not a positive multiple
+        of ``n_heads``; ``W_o``'s rows differ from ``n_heads·d_v``; the batch dims of ``X`` and
+        ``Z`` do not broadcast; or the mask is not boolean or does not broadcast to
+        ``(..., n_q, n_k)``.
+    """
+    X = _as_float_array(X, "X")
+    Z = _as_float_array(Z, "Z")
+    _require_ndim(X, "X", "(..., n_q, d_model)")
+    _require_ndim(Z, "Z", "(..., n_k, d_model_z)")
+    n_heads = _positive_int(n_heads, "n_heads")
+    W_q = _check_projection(W_q, "W_q", X.shape[-1], "X", "n_heads·d_k")
+    W_k = _check_projection(W_k, "W_k", Z.shape[-1], "Z", "n_heads·d_k")
+    W_v = _check_projection(W_v, "W_v", Z.shape[-1], "Z", "n_heads·d_v")
+    if W_q.shape[1] != W_k.shape[1]:
+        raise ValueError(
+            f"W_q and W_k must project to the same width n_heads·d_k: W_q gives {W_q.shape[1]} "
+            f"columns, W_k gives {W_k.shape[1]}."
+        )
+    for name, W, width in (("W_q", W_q, "d_k"), ("W_v", W_v, "d_v")):
+        if W.shape[1] == 0 or W.shape[1] % n_heads:
+            raise ValueError(
+                f"{name} has {W.shape[1]} columns, which n_heads = {n_heads} heads cannot "
+                f"share: its width must be n_heads·{width}, a positive multiple of {n_heads}."
+            )
+    d_k = W_q.shape[1] // n_heads
+    d_v = W_v.shape[1] // n_heads
+    W_o = _as_float_array(W_o, "W_o")
+    if W_o.ndim != 2:
+        raise ValueError(
+            f"W_o must be a matrix of shape (n_heads·d_v, d_out) = ({n_heads * d_v}, d_out), "
+            f"got shape {W_o.shape}."
+        )
+    if W_o.shape[0] != n_heads * d_v:
+        raise ValueError(
+            f"W_o has {W_o.shape[0]} rows but the concatenated heads have width "
+            f"n_heads·d_v = {n_heads}·{d_v} = {n_heads * d_v}: W_o must have shape "
+            f"({n_heads * d_v}, d_out)."
+        )
+    batch = _batch_shape(("X", X), ("Z", Z))
+    n_q, n_k = X.shape[-2], Z.shape[-2]
+    if mask is not None:
+        try:
+            mask = _validate_mask(mask, (*batch, n_q, n_k))
+        except ValueError as error:
+            raise ValueError(
+                f"{error} multi_head_attention applies one mask to every head, so give it the "
+                f"shape you would give cross_attention, (..., n_q, n_k), not the weights' shape "
+                f"(..., n_heads, n_q, n_k) = {(*batch, n_heads, n_q, n_k)}."
+            ) from None
+        mask = _as_mask_matrix(mask)[..., None, :, :]  # (..., n_q, n_k) -> (..., 1, n_q, n_k)
+
+    Q = X @ W_q  # (..., n_q, d_model) @ (d_model, n_heads·d_k) -> (..., n_q, n_heads·d_k)
+    K = Z @ W_k  # (..., n_k, d_model_z) @ (d_model_z, n_heads·d_k) -> (..., n_k, n_heads·d_k)
+    V = Z @ W_v  # (..., n_k, d_model_z) @ (d_model_z, n_heads·d_v) -> (..., n_k, n_heads·d_v)
+    # Split the columns into heads (head h owns columns h·d:(h+1)·d), head axis before the rows.
+    # (..., n, n_heads·d) -> (..., n, n_heads, d)
+    Q = Q.reshape(*Q.shape[:-1], n_heads, d_k)  # -> (..., n_q, n_heads, d_k)
+    K = K.reshape(*K.shape[:-1], n_heads, d_k)  # -> (..., n_k, n_heads, d_k)
+    V = V.reshape(*V.shape[:-1], n_heads, d_v)  # -> (..., n_k, n_heads, d_v)
+    Q = np.swapaxes(Q, -2, -3)  # (..., n_q, n_heads, d_k) -> (..., n_heads, n_q, d_k)
+    K = np.swapaxes(K, -2, -3)  # (..., n_k, n_heads, d_k) -> (..., n_heads, n_k, d_k)
+    V = np.swapaxes(V, -2, -3)  # (..., n_k, n_heads, d_v) -> (..., n_heads, n_k, d_v)
+
+    # The head axis is just one more batch axis; d_k here is one head's width.
+    heads, weights = scaled_dot_product_attention(Q, K, V, mask=mask)
+    # heads: (..., n_heads, n_q, d_v), weights: (..., n_heads, n_q, n_k)
+    heads = np.swapaxes(heads, -2, -3)  # (..., n_heads, n_q, d_v) -> (..., n_q, n_heads, d_v)
+    concat = heads.reshape(*heads.shape[:-2], n_heads * d_v)  # -> (..., n_q, n_heads·d_v)
+    output = concat @ W_o  # (..., n_q, n_heads·d_v) @ (n_heads·d_v, d_out) -> (..., n_q, d_out)
+    return output, weights
+
+
+def _finite_or_zero(m: np.ndarray) -> np.ndarray:
+    """The shift a running maximum gives to ``exp``: ``m`` itself, or 0 where ``m`` is ±inf.
+
+    A row whose entries seen so far are all ``-inf`` has running maximum ``-inf``; shifting by
+    it would compute ``-inf - (-inf) = NaN``. Shifting by 0 instead gives ``exp(-inf) = 0``.
+    """
+    return np.where(np.isfinite(m), m, m.dtype.type(0))  # same shape and dtype as m
+
+
+def online_softmax(x, block_size):
+    """Softmax over the last axis, reading the columns one block at a time.
+
+    This is the recurrence at the heart of FlashAttention. The first pass streams over the
+    blocks of ``block_size`` columns keeping, for every row, a running maximum ``m`` and a
+    running sum ``denom = sum exp(x - m)`` of the columns seen so far. When a block raises the
+    maximum from ``m_old`` to ``m_new``, the sum so far was computed relative to the old
+    maximum and is rescaled by ``exp(m_old - m_new)`` before the block's own terms are added::
+
+        m_new = max(m_old, max(block))
+        denom_new = denom_old * exp(m_old - m_new) + sum(exp(block - m_new))
+
+    A second pass over the blocks then writes ``exp(x - m) / denom`` with the final ``m``
+    and ``denom``. (:func:`tiled_attention` needs no second pass: it rescales its running output
+    instead.) No exponent is ever positive, so nothing overflows, and a row that is all
+    ``-inf`` gives zeros, as in :func:`softmax`.
+
+    Parameters
+    ----------
+    x : (..., n) array_like
+        Scores, at least one dimension; the softmax runs over the last axis.
+    block_size : int
+        Number of columns read at a time (any positive integer; it need not divide ``n``,
+        and may exceed it).
+
+    Returns
+    -------
+    p : (..., n) ndarray
+        Same shape and dtype as ``x``, equal to ``softmax(x, axis=-1)`` up to rounding.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` has no axis or ``block_size`` is not a positive integer.
+    """
+    x = _as_float_array(x, "x")
+    if x.ndim < 1:
+        raise ValueError(f"x must have at least one axis (..., n), got shape {x.shape}.")
+    block_size = _positive_int(block_size, "block_size")
+    n = x.shape[-1]
+    starts = range(0, n, block_size)
+
+    m = np.full((*x.shape[:-1], 1), -np.inf, dtype=x.dtype)  # (..., 1) running maximum
+    denom = np.zeros((*x.shape[:-1], 1), dtype=x.dtype)  # (..., 1) running sum of exp(x - m)
+    for start in starts:
+        block = x[..., start : start + block_size]  # (..., n) -> (..., b), b <= block_size
+        m_new = np.maximum(m, block.max(axis=-1, keepdims=True))  # (..., 1)
+        shift = _finite_or_zero(m_new)  # (..., 1)
+        denom *= np.exp(m - shift)  # rescale the old sum to the new maximum (exp(-inf) = 0)
+        denom += np.exp(block - shift).sum(axis=-1, keepdims=True)  # (..., b) -> (..., 1)
+        m = m_new
+
+    shift = _finite_or_zero(m)  # (..., 1)
+    p = np.zeros_like(x)  # (..., n); an all -inf row (denom = 0) stays zero
+    for start in starts:
+        block = x[..., start : start + block_size]  # (..., b)
+        e = np.exp(block - shift)  # (..., b)
+        np.divide(e, denom, out=p[..., start : start + block_size], where=denom > 0)
+    return p
+
+
+def _check_qkv(Q, K, V):
+    """Validate Q, K, V exactly as :func:`scaled_dot_product_attention` does.
+
+    Returns ``(Q, K, V, batch, dtype)`` with the broadcast batch shape and the common dtype.
+    """
+    Q = _as_float_array(Q, "Q")
+    K = _as_float_array(K, "K")
+    V = _as_float_array(V, "V")
+    _require_ndim(Q, "Q", "(..., n_q, d_k)")
+    _require_ndim(K, "K", "(..., n_k, d_k)")
+    _require_ndim(V, "V", "(..., n_k, d_v)")
+    if K.shape[-1] != Q.shape[-1]:
+        raise ValueError(
+            f"Q's d_k ({Q.shape[-1]}) must equal K's d_k ({K.shape[-1]}): "
+            f"got Q of shape {Q.shape} and K of shape {K.shape}."
+        )
+    if V.shape[-2] != K.shape[-2]:
+        raise ValueError(
+            f"K and V must have the same number of rows n_k: K has {K.shape[-2]} "
+            f"(shape {K.shape}), V has {V.shape[-2]} (shape {V.shape})."
+        )
+    batch = _batch_shape(("Q", Q), ("K", K), ("V", V))
+    return Q, K, V, batch, _common_dtype(Q, K, V)
+
+
+def _finite_real(value, name: str) -> float:
+    """``value`` as a Python float, or a ValueError if it is not a finite real number."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}.")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}.")
+    return float(value)
+
+
+def tiled_attention(Q, K, V, block_size, mask=None, scale=None, *, q_block_size=None):
+    """Scaled dot-product attention computed block by block, FlashAttention style.
+
+    Gives the same output as :func:`scaled_dot_product_attention` but never holds the
+    ``(n_q, n_k)`` score matrix: it walks over the keys and values in blocks of ``block_size``
+    rows, and (optionally) over the queries in blocks of ``q_block_size`` rows, so the largest
+    temporary is one ``(..., q_block_size, block_size)`` block of scores. For every query it
+    keeps
+
+    - ``m``     (..., n_q, 1)    the largest score seen so far,
+    - ``denom`` (..., n_q, 1)    the running softmax denominator ``sum exp(score - m)``,
+    - ``acc``   (..., n_q, d_v)  the running *un-normalised* output ``sum exp(score - m) v``,
+
+    and when a block raises the maximum from ``m_old`` to ``m_new`` it multiplies ``denom`` and
+    ``acc`` by ``exp(m_old - m_new)`` before adding the block's terms (see
+    :func:`online_softmax`). At the end ``output = acc / denom``. A query whose keys
+    are all masked keeps ``denom = 0`` and gets a zero output row, without NaN or warnings.
+
+    Parameters
+    ----------
+    Q : (..., n_q, d_k) array_like
+        Queries.
+    K : (..., n_k, d_k) array_like
+        Keys.
+    V : (..., n_k, d_v) array_like
+        Values.
+    block_size : int
+        Number of keys (and values) per block.
+    mask : (..., n_q, n_k) array_like of bool, optional
+        True where a query may attend to a key, broadcast as in
+        :func:`scaled_dot_product_attention`; only one block of it is expanded at a time.
+    scale : float, optional
+        Factor the scores are multiplied by; defaults to ``1 / sqrt(d_k)``.
+    q_block_size : int, optional
+        Number of queries per block; the default ``None`` takes all queries at once, so the
+        score block is ``(..., n_q, block_size)``. Set it to bound the memory at
+        ``q_block_size × block_size`` scores whatever ``n_q``.
+
+    Returns
+    -------
+    output : (..., n_q, d_v) ndarray
+        Attention output; no weights are returned, since they are never all in memory.
+
+    Raises
+    ------
+    ValueError
+        As :func:`scaled_dot_product_attention`, and if ``block_size`` or ``q_block_size`` is
+        not a positive integer.
+    """
+    Q, K, V, batch, dtype = _check_qkv(Q, K, V)
+    block_size = _positive_int(block_size, "block_size")
+    n_q, d_k = Q.shape[-2:]
+    n_k, d_v = V.shape[-2:]
+    q_block_size = n_q if q_block_size is None else _positive_int(q_block_size, "q_block_size")
+    scale = 1.0 / np.sqrt(d_k) if scale is None else _finite_real(scale, "scale")
+    if mask is not None:
+        mask = _as_mask_matrix(_validate_mask(mask, (*batch, n_q, n_k)))
+        # A broadcast view, not a copy, so that blocks can be sliced from it.
+        mask = np.broadcast_to(mask, (*mask.shape[:-2], n_q, n_k))  # (..., n_q, n_k) view
+
+    # Scale the (..., n_q, d_k) queries once, not every block of scores. float16 is multiplied
+    # in float32, so that a scale too large for float16 (above 65504) does not become inf.
+    Q = np.multiply(Q, scale, dtype=np.promote_types(dtype, np.float32)).astype(dtype, copy=False)
+    # A view with all the batch dims (say V has some that Q and K lack), so every score block
+    # has the shape (*batch, b_q, b_k) of the running statistics.
+    Q = np.broadcast_to(Q, (*batch, n_q, d_k))  # (..., n_q, d_k) view, nothing copied
+    K_T = np.swapaxes(K.astype(dtype, copy=False), -1, -2)  # (..., n_k, d_k) -> (..., d_k, n_k)
+    V = V.astype(dtype, copy=False)
+    output = np.zeros((*batch, n_q, d_v), dtype=dtype)  # fully masked queries stay zero
+    neg_inf = dtype.type(-np.inf)
+
+    for q0 in range(0, n_q, q_block_size):
+        q1 = min(q0 + q_block_size, n_q)
+        Q_blk = Q[..., q0:q1, :]  # (..., n_q, d_k) -> (..., b_q, d_k)
+        m = np.full((*batch, q1 - q0, 1), neg_inf, dtype=dtype)  # (..., b_q, 1)
+        denom = np.zeros((*batch, q1 - q0, 1), dtype=dtype)  # (..., b_q, 1)
+        acc = np.zeros((*batch, q1 - q0, d_v), dtype=dtype)  # (..., b_q, d_v)
+        full = np.empty((*batch, q1 - q0, block_size), dtype=dtype)  # reused score buffer
+        for k0 in range(0, n_k, block_size):
+            k1 = min(k0 + block_size, n_k)
+            S = full if k1 - k0 == block_size else None  # the last block may be narrower
+            # (..., b_q, d_k) @ (..., d_k, b_k) -> (..., b_q, b_k)
+            S = np.matmul(Q_blk, K_T[..., k0:k1], out=S)
+            if mask is not None:
+                np.copyto(S, neg_inf, where=~mask[..., q0:q1, k0:k1])  # (..., b_q, b_k)
+            m_new = np.maximum(m, S.max(axis=-1, keepdims=True))  # (..., b_q, 1)
+            shift = _finite_or_zero(m_new)  # (..., b_q, 1); 0 for rows still all -inf
+            S -= shift
+            np.exp(S, out=S)  # (..., b_q, b_k) un-normalised weights, every exponent <= 0
+            alpha = np.exp(m - shift)  # (..., b_q, 1) rescale factor; exp(-inf) = 0
+            denom *= alpha
+            denom += S.sum(axis=-1, keepdims=True)  # (..., b_q, b_k) -> (..., b_q, 1)
+            acc *= alpha
+            acc += S @ V[..., k0:k1, :]  # (..., b_q, b_k) @ (..., b_k, d_v) -> (..., b_q, d_v)
+            m = m_new
+        np.divide(acc, denom, out=output[..., q0:q1, :], where=denom > 0)  # (..., b_q, d_v)
+    return output
