@@ -103,3 +103,430 @@ def attention_heatmap(
         ax.add_patch(plt.Rectangle((-0.5, highlight_row - 0.5), n_k, 1, fill=False,
                                    edgecolor=OKABE_ITO[5], linewidth=2.5))
     return ax
+
+
+# --------------------------------------------------------------------------------------------
+# Notebooks 01-03: dot products, scaling, softmax saturation.
+# --------------------------------------------------------------------------------------------
+
+
+def vector_arrows(
+    vectors,
+    labels: Sequence[str],
+    *,
+    query: int | None = None,
+    ax=None,
+    title: str | None = None,
+):
+    """Draw 2-D vectors as arrows from the origin, optionally scored against one of them.
+
+    Parameters
+    ----------
+    vectors : (n, 2) array_like
+        One 2-D vector per row.
+    labels : sequence of str
+        One label per vector (``n`` of them).
+    query : int, optional
+        Index of the vector the others are compared with: it is drawn in black and every other
+        label gets its dot product ``q · k`` and cosine similarity with it.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure if omitted.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    vectors = np.asarray(vectors, dtype=float)
+    if vectors.ndim != 2 or vectors.shape[1] != 2:
+        raise ValueError(f"vector_arrows draws 2-D vectors, shape (n, 2); got {vectors.shape}.")
+    n = vectors.shape[0]
+    if len(labels) != n:
+        raise ValueError(f"got {len(labels)} labels for {n} vectors.")
+    ax = _axes(ax, figsize=(8.5, 4.5))
+    # Yellow is too pale for text on white; black is kept for the query.
+    palette = [c for c in OKABE_ITO if c not in ("#000000", "#F0E442")]
+    colors = [palette[i % len(palette)] for i in range(n)]
+    if query is not None:
+        colors[query] = "#000000"
+    ax.quiver(
+        np.zeros(n),
+        np.zeros(n),
+        vectors[:, 0],
+        vectors[:, 1],
+        color=colors,
+        angles="xy",
+        scale_units="xy",
+        scale=1,
+        width=0.012,
+    )
+    lengths = np.linalg.norm(vectors, axis=1)  # (n, 2) -> (n,)
+    handles = []
+    for i, (x, y) in enumerate(vectors):
+        along = np.array([x, y]) / max(lengths[i], 1e-12)  # unit vector along the arrow
+        ax.annotate(
+            labels[i],
+            (x, y),
+            xytext=tuple(6 * along),  # just past the tip, in points
+            textcoords="offset points",
+            ha="left" if along[0] >= -0.3 else "right",
+            va="bottom" if along[1] >= 0 else "top",
+            fontsize=10,
+            fontweight="bold" if i == query else "normal",
+            color=colors[i],
+        )
+        if query is not None:
+            text = f"{labels[i]} = q" if i == query else f"{labels[i]} = k"
+            if i != query:
+                dot = float(vectors[i] @ vectors[query])  # (2,) @ (2,) -> scalar
+                cosine = dot / (lengths[i] * lengths[query])
+                text += f":  q·k = {dot + 0.0:.2f},  cos = {cosine + 0.0:.2f}"
+            handles.append(plt.Line2D([], [], color=colors[i], linewidth=3, label=text))
+    if handles:
+        ax.legend(
+            handles=handles,
+            loc="center left",
+            bbox_to_anchor=(1.02, 0.5),
+            frameon=False,
+            fontsize=9,
+        )
+    low = np.minimum(vectors.min(axis=0), 0.0)  # (2,): the origin is always in view
+    high = np.maximum(vectors.max(axis=0), 0.0)
+    margin = 0.3 * max(float(np.max(high - low)), 1e-12)
+    ax.set_xlim(low[0] - margin, high[0] + margin)
+    ax.set_ylim(low[1] - margin, high[1] + margin)
+    ax.set_aspect("equal")
+    ax.axhline(0, color="0.8", linewidth=0.8, zorder=0)
+    ax.axvline(0, color="0.8", linewidth=0.8, zorder=0)
+    ax.set_xlabel("dimension 1")
+    ax.set_ylabel("dimension 2")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def score_variance_curve(d_ks, variance, scaled_variance=None, *, ax=None, title=None):
+    """Measured variance of the score ``q · k`` against the width ``d_k``, on log axes.
+
+    Draws the measurements as markers and the theory as lines: ``Var(q · k) = d_k`` for
+    unit-variance entries, and ``Var(q · k / sqrt(d_k)) = 1`` if ``scaled_variance`` is given.
+
+    Parameters
+    ----------
+    d_ks : (n_d,) array_like
+        Widths of the queries and keys.
+    variance : (n_d,) array_like
+        Measured variance of the raw scores, e.g. from
+        :func:`attention_course.saturation.score_variance`.
+    scaled_variance : (n_d,) array_like, optional
+        Measured variance of the scores divided by ``sqrt(d_k)``.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure if omitted.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    d_ks = np.asarray(d_ks, dtype=float)
+    variance = np.asarray(variance, dtype=float)
+    if d_ks.ndim != 1 or variance.shape != d_ks.shape:
+        raise ValueError(
+            f"d_ks and variance must be 1-D of the same length, got shapes {d_ks.shape} and "
+            f"{variance.shape}."
+        )
+    ax = _axes(ax, figsize=(6, 4.5))
+    ax.plot(
+        d_ks,
+        d_ks,
+        color=OKABE_ITO[7],
+        linestyle="--",
+        linewidth=1.2,
+        label="theory: Var(q·k) = $d_k$",
+    )
+    ax.plot(d_ks, variance, color=OKABE_ITO[5], marker="o", linestyle="none", label="measured: q·k")
+    if scaled_variance is not None:
+        scaled_variance = np.asarray(scaled_variance, dtype=float)
+        if scaled_variance.shape != d_ks.shape:
+            raise ValueError(
+                f"scaled_variance must have shape {d_ks.shape}, got {scaled_variance.shape}."
+            )
+        ax.plot(
+            d_ks,
+            np.ones_like(d_ks),
+            color=OKABE_ITO[7],
+            linestyle=":",
+            linewidth=1.2,
+            label="theory: Var(q·k / √$d_k$) = 1",
+        )
+        ax.plot(
+            d_ks,
+            scaled_variance,
+            color=OKABE_ITO[4],
+            marker="s",
+            linestyle="none",
+            label="measured: q·k / √$d_k$",
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel("$d_k$ (width of the queries and keys)")
+    ax.set_ylabel("variance of the score")
+    ax.grid(True, which="major", color="0.9")
+    ax.legend(loc="upper left")
+    ax.set_title(title if title is not None else "Dot products of random unit-variance vectors")
+    return ax
+
+
+def saturation_curves(unscaled, scaled, *, n_keys: int | None = None, ax=None):
+    """How the softmax of attention scores saturates as ``d_k`` grows, unscaled vs scaled.
+
+    Left: the largest attention weight of a query (1 = one-hot). Right: the norm of the
+    gradient the softmax passes back to the scores, on a log scale.
+
+    Parameters
+    ----------
+    unscaled, scaled : SaturationStats
+        Results of :func:`attention_course.saturation.saturation_stats` with
+        ``scaled=False`` and ``scaled=True`` (fields ``d_k``, ``max_weight``, ``grad_norm``).
+    n_keys : int, optional
+        Number of keys, to mark the uniform weight ``1 / n_keys``.
+    ax : sequence of two matplotlib Axes, optional
+        Where to draw the two panels; a new figure if omitted.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+    """
+    if ax is None:
+        fig, ax = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    if len(ax) != 2:
+        raise ValueError(f"saturation_curves draws two panels; got {len(ax)} Axes.")
+    left, right = ax
+    styles = (
+        (unscaled, "unscaled: q·k", OKABE_ITO[5], "o", "-"),
+        (scaled, "scaled: q·k / √$d_k$", OKABE_ITO[4], "s", "--"),
+    )
+    for stats, label, color, marker, linestyle in styles:
+        left.plot(
+            stats.d_k,
+            stats.max_weight,
+            color=color,
+            marker=marker,
+            linestyle=linestyle,
+            label=label,
+        )
+        right.plot(
+            stats.d_k, stats.grad_norm, color=color, marker=marker, linestyle=linestyle, label=label
+        )
+    left.axhline(1.0, color=OKABE_ITO[7], linestyle=":", linewidth=1, label="one-hot")
+    if n_keys is not None:
+        left.axhline(
+            1.0 / n_keys, color="0.5", linestyle=":", linewidth=1, label=f"uniform (1/{n_keys})"
+        )
+    left.set_ylim(0, 1.05)
+    left.set_ylabel("largest attention weight")
+    left.set_title("Saturation: one key takes all the weight")
+    right.set_yscale("log")
+    right.set_ylabel("norm of the gradient reaching the scores")
+    right.set_title("Gradient through the softmax")
+    for panel in (left, right):
+        panel.set_xscale("log", base=2)
+        panel.set_xlabel("$d_k$ (width of the queries and keys)")
+        panel.grid(True, which="major", color="0.9")
+        panel.legend(loc="best")
+    return left.figure
+
+
+# --------------------------------------------------------------------------------------------
+# 04 · Weighted sum and 05 · Self- vs cross-attention
+# --------------------------------------------------------------------------------------------
+
+#: Colours for value rows / keys: Okabe–Ito without yellow (faint on white) and black (kept
+#: for the output row).
+_KEY_COLOURS = tuple(OKABE_ITO[i] for i in (0, 1, 2, 4, 5, 6))
+
+
+def _convex_hull(points: np.ndarray) -> np.ndarray:
+    """Vertices of the convex hull of 2-D ``points`` (n, 2), counter-clockwise (monotone chain)."""
+    pts = sorted({(float(x), float(y)) for x, y in points})
+    if len(pts) <= 2:
+        return np.array(pts)
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list[tuple[float, float]] = []
+    upper: list[tuple[float, float]] = []
+    for p in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    for p in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    return np.array(lower[:-1] + upper[:-1])
+
+
+def convex_combination(
+    weights,
+    V,
+    key_labels: Sequence[str] | None = None,
+    *,
+    query_label: str | None = None,
+    axes=None,
+):
+    """Draw one output row as a weighted average of the value rows (values of width 2).
+
+    Left panel: the query's attention weights as bars, one per key. Right panel: the value
+    rows as points in the plane, their convex hull shaded, and the output row
+    ``weights @ V`` as a black star; a line joins the output to each value, thicker for a
+    larger weight. Bars, points and lines of the same key share a colour.
+
+    Parameters
+    ----------
+    weights : (n_k,) array_like
+        One query's attention weights: non-negative, summing to 1.
+    V : (n_k, 2) array_like
+        Values, one per row, of width ``d_v = 2``.
+    key_labels : sequence of str, optional
+        Names of the keys / values (``n_k`` of them).
+    query_label : str, optional
+        Name of the query, used in the titles.
+    axes : sequence of two matplotlib Axes, optional
+        Where to draw (bars, plane); a new figure if omitted.
+
+    Returns
+    -------
+    axes : (2,) ndarray of Axes
+        The bar chart and the plane.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not fit, or the weights are negative or do not sum to 1.
+    """
+    weights = np.asarray(weights, dtype=float)
+    V = np.asarray(V, dtype=float)
+    if weights.ndim != 1 or V.ndim != 2 or V.shape != (weights.shape[0], 2):
+        raise ValueError(
+            "convex_combination draws one query's weights (n_k,) and values (n_k, 2), got "
+            f"weights of shape {weights.shape} and V of shape {V.shape}."
+        )
+    if (weights < 0).any() or not np.isclose(weights.sum(), 1.0):
+        raise ValueError(
+            "the weights must be non-negative and sum to 1 (one row of softmax output), got "
+            f"{np.round(weights, 3).tolist()} with sum {weights.sum():.3g}."
+        )
+    n_k = weights.shape[0]
+    labels = [str(k) for k in (key_labels if key_labels is not None else range(n_k))]
+    if len(labels) != n_k:
+        raise ValueError(f"{len(labels)} key labels for {n_k} keys.")
+    colours = [_KEY_COLOURS[j % len(_KEY_COLOURS)] for j in range(n_k)]
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained",
+                               gridspec_kw={"width_ratios": [1, 1.4]})
+    bars_ax, plane = axes
+    who = f" of query {query_label!r}" if query_label is not None else ""
+
+    bars = bars_ax.bar(range(n_k), weights, color=colours, edgecolor="black", linewidth=0.5)
+    for j, w in enumerate(weights):
+        bars_ax.text(j, w + 0.02, f"{w:.2f}", ha="center", va="bottom", fontsize=9)
+    for patch in bars:
+        patch.set_gid("weight")
+    bars_ax.set_xticks(range(n_k), labels=labels)
+    bars_ax.set_ylim(0, 1.1)
+    bars_ax.set_xlabel("key")
+    bars_ax.set_ylabel("attention weight")
+    bars_ax.set_title(f"Weights{who}: ≥ 0, sum = 1")
+
+    output = weights @ V  # (n_k,) @ (n_k, 2) -> (2,)
+    hull = _convex_hull(V)
+    if len(hull) >= 3:
+        polygon = plt.Polygon(hull, closed=True, facecolor="0.9", edgecolor="0.5",
+                              linestyle="--", label="convex hull of the values", zorder=1)
+        polygon.set_gid("hull")
+        plane.add_patch(polygon)
+    for j in range(n_k):
+        plane.plot([output[0], V[j, 0]], [output[1], V[j, 1]], color=colours[j],
+                   linewidth=0.5 + 5 * weights[j], alpha=0.8, zorder=2)
+    values = plane.scatter(V[:, 0], V[:, 1], c=colours, s=90, edgecolors="black",
+                           linewidths=0.5, zorder=3, label="value rows")
+    values.set_gid("values")
+    for j in range(n_k):
+        plane.annotate(labels[j], V[j], textcoords="offset points", xytext=(7, 7),
+                       fontsize=10, color="black")
+    star = plane.scatter([output[0]], [output[1]], marker="*", s=320, c=OKABE_ITO[7],
+                         zorder=4, label="output = Σ weight × value")
+    star.set_gid("output")
+    plane.set_xlabel("value dimension 0")
+    plane.set_ylabel("value dimension 1")
+    plane.set_title(f"Output{who} inside the hull of the values")
+    plane.set_aspect("equal", adjustable="box")
+    plane.margins(0.2)
+    plane.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9)
+    return np.asarray(axes)
+
+
+def self_vs_cross_attention(
+    self_weights,
+    cross_weights,
+    source_labels: Sequence[str],
+    target_labels: Sequence[str],
+    *,
+    source_name: str = "source",
+    target_name: str = "target",
+    axes=None,
+):
+    """Draw a square self-attention map beside a rectangular cross-attention map.
+
+    Left: the source sequence attending to itself (``n_k x n_k``). Right: the target
+    sequence's queries attending to the source's keys (``n_q x n_k``). Both use
+    :func:`attention_heatmap` with the same colour scale, 0 to 1.
+
+    Parameters
+    ----------
+    self_weights : (n_k, n_k) array_like
+        Self-attention weights of the source sequence.
+    cross_weights : (n_q, n_k) array_like
+        Cross-attention weights: target queries (rows) against source keys (columns).
+    source_labels : sequence of str
+        The ``n_k`` source tokens.
+    target_labels : sequence of str
+        The ``n_q`` target tokens.
+    source_name, target_name : str, optional
+        Names of the two sequences, used in the axis labels (e.g. "English", "French").
+    axes : sequence of two matplotlib Axes, optional
+        Where to draw (self, cross); a new figure if omitted.
+
+    Returns
+    -------
+    axes : (2,) ndarray of Axes
+        The self-attention and the cross-attention map.
+
+    Raises
+    ------
+    ValueError
+        If the maps' shapes do not match the labels.
+    """
+    self_weights = np.asarray(self_weights)
+    cross_weights = np.asarray(cross_weights)
+    n_k, n_q = len(source_labels), len(target_labels)
+    if self_weights.shape != (n_k, n_k) or cross_weights.shape != (n_q, n_k):
+        raise ValueError(
+            f"with {n_k} source and {n_q} target tokens, expected self-attention weights of "
+            f"shape {(n_k, n_k)} and cross-attention weights of shape {(n_q, n_k)}, got "
+            f"{self_weights.shape} and {cross_weights.shape}."
+        )
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+    left, right = axes
+    attention_heatmap(self_weights, source_labels, source_labels, ax=left, vmin=0, vmax=1,
+                      xlabel=f"key ({source_name})", ylabel=f"query ({source_name})",
+                      title=f"Self-attention: {n_k} × {n_k} (square)")
+    attention_heatmap(cross_weights, target_labels, source_labels, ax=right, vmin=0, vmax=1,
+                      xlabel=f"key ({source_name})", ylabel=f"query ({target_name})",
+                      title=f"Cross-attention: n_q × n_k = {n_q} × {n_k}")
+    return np.asarray(axes)
