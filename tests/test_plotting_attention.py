@@ -17,10 +17,11 @@ import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from attention_course import plotting, toy
-from attention_course import reference as ref
 from matplotlib.path import Path
 from numpy.testing import assert_allclose, assert_array_equal
+
+from attention_course import plotting, toy
+from attention_course import reference as ref
 
 
 @pytest.fixture(autouse=True)

@@ -14,9 +14,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from attention_course import plotting, saturation  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.quiver import Quiver  # noqa: E402
+
+from attention_course import plotting, saturation  # noqa: E402
 
 SAFE_COLOURS = {c.lower() for c in plotting.OKABE_ITO}
 

@@ -23,11 +23,12 @@ import warnings
 import loop_reference as loop
 import numpy as np
 import pytest
-from attention_course import reference as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose, assert_array_equal
+
+from attention_course import reference as ref
 
 FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 TOL = 1e-12  # float64 agreement with the loop version

@@ -12,8 +12,9 @@ import warnings
 
 import numpy as np
 import pytest
-from attention_course import reference, saturation
 from scipy.stats import entropy as scipy_entropy
+
+from attention_course import reference, saturation
 
 D_KS = np.array([1, 4, 16, 64, 256])
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from attention_course import reference as ref
-from attention_course import toy
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial import ConvexHull
+
+from attention_course import reference as ref
+from attention_course import toy
 
 
 def test_shapes_match_the_documented_sizes_and_are_all_different():
