@@ -13,6 +13,8 @@ Shape legend (used in every docstring and shape comment):
 - ``d_v``  width of a value.
 - ``d_model`` / ``d_model_z``  width of the token vectors ``X`` / ``Z`` that queries / keys and
   values are projected from.
+- ``n_heads``, ``d_out``  number of heads of :func:`multi_head_attention`, and the width of its
+  output (``d_k`` and ``d_v`` are then the widths of one head).
 
 Conventions:
 
@@ -497,7 +499,8 @@ def multi_head_attention(X, Z, W_q, W_k, W_v, W_o, n_heads, mask=None):
     width ``d_k`` *of one head* (not the total width ``n_heads·d_k``). The heads' outputs are
     concatenated in head order, ``(..., n_q, n_heads·d_v)``, and projected by ``W_o``. This is
     the layout of "Attention Is All You Need" and of PyTorch's ``nn.MultiheadAttention``
-    (whose ``in_proj_weight`` rows are our columns).
+    (``W_q`` is its ``q_proj_weight.T``, ``W_o`` its ``out_proj.weight.T``; beware that its
+    boolean ``attn_mask`` is True where a query may *not* attend, the opposite of ours).
 
     Parameters
     ----------
@@ -522,9 +525,10 @@ def multi_head_attention(X, Z, W_q, W_k, W_v, W_o, n_heads, mask=None):
         before ``n_q``, i.e. it is applied as ``mask[..., None, :, :]`` to the weights of shape
         ``(..., n_heads, n_q, n_k)``. So :func:`causal_mask` ``(n_q, n_k)`` and
         :func:`padding_mask` ``(batch, 1, n_k)`` work unchanged with ``X`` of shape
-        ``(batch, n_q, d_model)``. A mask with its own head axis ``(..., n_heads, n_q, n_k)``
-        is refused (a padding mask's batch axis would otherwise be silently read as the head
-        axis); to mask heads differently, split the heads yourself and call
+        ``(batch, n_q, d_model)``. The mask's axes before ``n_q`` are always batch axes, never
+        a head axis, so a padding mask's batch axis cannot be silently read as the head axis,
+        and a mask shaped like the weights, ``(..., n_heads, n_q, n_k)``, raises a ValueError.
+        To mask heads differently, split the heads yourself and call
         :func:`scaled_dot_product_attention`.
 
     Returns
@@ -757,7 +761,9 @@ def tiled_attention(Q, K, V, block_size, mask=None, scale=None, *, q_block_size=
     Returns
     -------
     output : (..., n_q, d_v) ndarray
-        Attention output; no weights are returned, since they are never all in memory.
+        Attention output, in the inputs' dtype (float16 is computed in float32, as in
+        :func:`scaled_dot_product_attention`); no weights are returned, since they are never
+        all in memory.
 
     Raises
     ------
@@ -776,27 +782,32 @@ def tiled_attention(Q, K, V, block_size, mask=None, scale=None, *, q_block_size=
         # A broadcast view, not a copy, so that blocks can be sliced from it.
         mask = np.broadcast_to(mask, (*mask.shape[:-2], n_q, n_k))  # (..., n_q, n_k) view
 
-    # Scale the (..., n_q, d_k) queries once, not every block of scores. float16 is multiplied
-    # in float32, so that a scale too large for float16 (above 65504) does not become inf.
-    Q = np.multiply(Q, scale, dtype=np.promote_types(dtype, np.float32)).astype(dtype, copy=False)
+    # As in scaled_dot_product_attention, float16 is computed in float32 (NumPy has no float16
+    # matmul kernels, and a large scale would overflow float16) and rounded back at the end.
+    work = np.result_type(dtype, np.float32)
+    # Scale the (..., n_q, d_k) queries once, not every block of scores.
+    Q = np.multiply(Q, scale, dtype=work)  # (..., n_q, d_k), a new array
     # A view with all the batch dims (say V has some that Q and K lack), so every score block
     # has the shape (*batch, b_q, b_k) of the running statistics.
     Q = np.broadcast_to(Q, (*batch, n_q, d_k))  # (..., n_q, d_k) view, nothing copied
-    K_T = np.swapaxes(K.astype(dtype, copy=False), -1, -2)  # (..., n_k, d_k) -> (..., d_k, n_k)
-    V = V.astype(dtype, copy=False)
-    output = np.zeros((*batch, n_q, d_v), dtype=dtype)  # fully masked queries stay zero
-    neg_inf = dtype.type(-np.inf)
+    K_T = np.swapaxes(K.astype(work, copy=False), -1, -2)  # (..., n_k, d_k) -> (..., d_k, n_k)
+    V = V.astype(work, copy=False)
+    output = np.zeros((*batch, n_q, d_v), dtype=work)  # fully masked queries stay zero
+    neg_inf = work.type(-np.inf)
+    # One score buffer for every full block, allocated once: (..., b_q, b_k).
+    b_q, b_k = min(q_block_size, n_q), min(block_size, n_k)
+    scores = np.empty((*batch, b_q, b_k), dtype=work)
 
     for q0 in range(0, n_q, q_block_size):
         q1 = min(q0 + q_block_size, n_q)
         Q_blk = Q[..., q0:q1, :]  # (..., n_q, d_k) -> (..., b_q, d_k)
-        m = np.full((*batch, q1 - q0, 1), neg_inf, dtype=dtype)  # (..., b_q, 1)
-        denom = np.zeros((*batch, q1 - q0, 1), dtype=dtype)  # (..., b_q, 1)
-        acc = np.zeros((*batch, q1 - q0, d_v), dtype=dtype)  # (..., b_q, d_v)
-        full = np.empty((*batch, q1 - q0, block_size), dtype=dtype)  # reused score buffer
+        m = np.full((*batch, q1 - q0, 1), neg_inf, dtype=work)  # (..., b_q, 1)
+        denom = np.zeros((*batch, q1 - q0, 1), dtype=work)  # (..., b_q, 1)
+        acc = np.zeros((*batch, q1 - q0, d_v), dtype=work)  # (..., b_q, d_v)
         for k0 in range(0, n_k, block_size):
             k1 = min(k0 + block_size, n_k)
-            S = full if k1 - k0 == block_size else None  # the last block may be narrower
+            # A view of the buffer; the last block of keys may be narrower: a fresh array then.
+            S = scores[..., : q1 - q0, :] if k1 - k0 == b_k else None
             # (..., b_q, d_k) @ (..., d_k, b_k) -> (..., b_q, b_k)
             S = np.matmul(Q_blk, K_T[..., k0:k1], out=S)
             if mask is not None:
@@ -812,4 +823,4 @@ def tiled_attention(Q, K, V, block_size, mask=None, scale=None, *, q_block_size=
             acc += S @ V[..., k0:k1, :]  # (..., b_q, b_k) @ (..., b_k, d_v) -> (..., b_q, d_v)
             m = m_new
         np.divide(acc, denom, out=output[..., q0:q1, :], where=denom > 0)  # (..., b_q, d_v)
-    return output
+    return output.astype(dtype, copy=False)  # (..., n_q, d_v)
