@@ -1,0 +1,146 @@
+"""Test-suite set-up, and the rules nbval executes the course notebooks by.
+
+``pyproject.toml`` puts ``solutions/`` and ``course/`` in pytest's ``testpaths`` and passes
+``--nbval-lax --nbval-current-env``: nbval collects one item per code cell of every notebook
+found there (``<notebook>.ipynb::Cell N``) and runs the cells in order in one kernel of this
+venv. Cells are committed without outputs, so nothing is compared: a cell passes if it runs.
+
+- ``solutions/``: every cell must run without error (nbval's default).
+- ``course/`` (the learners' release, solutions replaced by ``raise NotImplementedError()``):
+  only exercise cells (nbgrader ``solution``) and graded test cells (nbgrader ``grade``) may
+  raise, and only ``NotImplementedError`` or ``attention_course.checks.CheckFailed``. Every
+  other cell -- setup, demos, plots, widgets -- must run, because learners see it before
+  writing any code. nbval alone cannot say this: its ``raises-exception`` option lets a cell
+  raise *anything* (and does not require it to raise). So :class:`ReleaseCellRules` turns that
+  option on for exactly those cells and then fails the cell if the error it raised has any
+  other name.
+
+These hooks live in ``tests/``: run ``pytest`` from the repository root (``make test``), or
+name ``tests`` among the arguments (``pytest tests course/02_scaling``), so this file is loaded.
+
+Matplotlib uses the non-interactive Agg backend in every kernel the tests start (nbval,
+nbgrader, nbclient inherit this process's environment).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+os.environ["MPLBACKEND"] = "Agg"
+
+# tests/fixtures/ holds test data (notebooks among them), not course content: nbval skips it.
+collect_ignore = ["fixtures"]
+
+#: The only errors a released exercise or graded test cell may raise (by exception class name).
+ALLOWED_RELEASE_ERRORS = frozenset({"NotImplementedError", "CheckFailed"})
+
+
+def may_fail_in_release(cell) -> bool:
+    """Exercise cells and graded test cells: the cells a learner's stub is allowed to break."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("solution") or meta.get("grade"))
+
+
+class ReleaseCellRules:
+    """Let exercise and graded test cells of ``course/`` fail, but only with the allowed errors."""
+
+    def __init__(self, release_dir: Path):
+        self.release_dir = release_dir
+
+    def _is_release_cell(self, item) -> bool:
+        # nbval's items carry the cell they run (IPyNbCell.cell); other tests do not.
+        return (
+            hasattr(item, "cell")
+            and hasattr(item, "options")
+            and Path(item.path).resolve().is_relative_to(self.release_dir)
+        )
+
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            if self._is_release_cell(item) and may_fail_in_release(item.cell):
+                item.options["check_exception"] = True  # nbval: an error does not fail it...
+                item.stash[_MAY_FAIL] = True
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item):
+        result = yield
+        if item.stash.get(_MAY_FAIL, False):  # ...so check which error it was
+            for output in item.test_outputs or []:
+                if output.get("output_type") == "error" and (
+                    output.get("ename") not in ALLOWED_RELEASE_ERRORS
+                ):
+                    meta = item.cell.metadata.get("nbgrader", {})
+                    kind = "exercise" if meta.get("solution") else "graded test"
+                    item.raise_cell_error(
+                        f"this {kind} cell ({meta.get('grade_id')}) of the released notebook "
+                        f"raised {output.get('ename')}: {output.get('evalue')}. With the "
+                        "learner's stubs it may only raise NotImplementedError or CheckFailed "
+                        "(a check saying 'not implemented yet'); any other error means the "
+                        "cell itself is broken for learners.",
+                        "\n" + "\n".join(output.get("traceback", [])),
+                    )
+        return result
+
+
+_MAY_FAIL = pytest.StashKey[bool]()
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(
+        ReleaseCellRules(Path(config.rootpath, "course").resolve()), "attention-course-release"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures shared by test_release.py and test_autograde_roundtrip.py
+# --------------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_SOURCE = Path(__file__).resolve().parent / "fixtures" / "solutions"
+
+
+@pytest.fixture(scope="session")
+def release_tool():
+    """autograder/release.py, imported as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("release", ROOT / "autograder" / "release.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def released_fixture(tmp_path_factory, release_tool):
+    """A small course made from tests/fixtures/: ``<tmp>/solutions/`` and its ``<tmp>/course/``.
+
+    The fixture notebook (``00_fixture``) has a setup cell, a demo with a plot, one exercise
+    (softmax), two graded test cells with hidden tests, and a written answer with a mark
+    scheme; each secret line carries a ``fixture-*-marker`` comment.
+
+    The same release run also meets what release.py must cope with: an assignment nbgrader
+    rejects (``01_broken``, a duplicated grade_id; its error is saved in
+    ``<tmp>/release-error.log``), an assignment removed from the source since the last release
+    (``course/99_removed``) and a hidden file (``course/.gitkeep``).
+    """
+    root = tmp_path_factory.mktemp("fixture-course")
+    shutil.copytree(FIXTURE_SOURCE, root / "solutions")
+    broken = root / "solutions" / "01_broken" / "01_broken.ipynb"
+    broken.parent.mkdir()
+    nb = nbformat.read(root / "solutions" / "00_fixture" / "00_fixture.ipynb", as_version=4)
+    graded = [c for c in nb.cells if c.metadata["nbgrader"].get("grade")]
+    graded[1].metadata["nbgrader"]["grade_id"] = graded[0].metadata["nbgrader"]["grade_id"]
+    nbformat.write(nb, broken)
+    (root / "course" / "99_removed").mkdir(parents=True)
+    (root / "course" / "99_removed" / "99_removed.ipynb").write_text("{}")
+    (root / "course" / ".gitkeep").touch()
+
+    with pytest.raises(release_tool.ReleaseError) as error:
+        release_tool.release(out_dir=root / "course", source_dir=root / "solutions")
+    (root / "release-error.log").write_text(str(error.value))
+    shutil.rmtree(root / "solutions" / "01_broken")  # the other tests see a valid course
+    return root
