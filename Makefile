@@ -7,7 +7,7 @@ BIN    := $(abspath $(VENV))/bin
 # bin/ must be on PATH for every subprocess (../shared/NOTES.md).
 export PATH := $(BIN):$(PATH)
 
-.PHONY: lab test lint bench clean-venv
+.PHONY: lab test lint bench clean-venv release
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -38,8 +38,29 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check lib tests benchmarks autograder
 
+# Regenerate course/ from solutions/ (nbgrader generate_assignment, throwaway gradebook).
+release: $(VENV)/.installed-lab
+	$(BIN)/python autograder/release.py
+
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_reference.py
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Grade a class (docs/instructors.md): every learner x assignment of SUBMISSIONS, in parallel;
+# writes grading-output/ (grades.csv, feedback/, grade-distribution.png, nbgrader/ gradebook).
+# SUBMISSIONS: <student>/<assignment>/<notebook>.ipynb, or one <student>.zip/.ipynb each.
+.PHONY: grade check
+SUBMISSIONS ?=
+GRADE_ARGS ?=
+grade: $(VENV)/.installed-test
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder> [GRADE_ARGS='--jobs 4 --sandbox']"; exit 2; }
+	$(BIN)/python autograder/grade.py "$(SUBMISSIONS)" $(GRADE_ARGS)
+
+# Learner self-check: grade your own course/ notebooks with the same grader (never modifies
+# them); prints points per notebook and every failing check. NOTEBOOKS=solutions: full marks.
+NOTEBOOKS ?= course
+CHECK_ARGS ?=
+check: $(VENV)/.installed-lab
+	$(BIN)/python autograder/selfcheck.py "$(NOTEBOOKS)" $(CHECK_ARGS)

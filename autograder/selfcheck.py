@@ -1,0 +1,233 @@
+"""Self-check: grade your own notebooks with the course's autograder, as an instructor would.
+
+Usage::
+
+    make check                                   # your notebooks in course/
+    python autograder/selfcheck.py [NOTEBOOKS] [--out DIR] [--assignment NAME]
+
+NOTEBOOKS (default ``course/``) holds ``<assignment>/<notebook>.ipynb``. Each notebook is copied
+into a private nbgrader course folder and graded there — exactly as ``make grade`` grades a
+class (same nbgrader configuration, same hidden tests from ``solutions/``, same repairs and time
+limits) — so **your notebooks are never modified** (they are only read). Then it prints a table
+(points / max per notebook) and every failing check with its message, and writes feedback HTML
+(hidden tests removed) to ``grading-output/self-check/feedback/``.
+
+Exit status: 0 (also when checks fail: failing is how you learn), 2 if nothing could be
+graded; ``--strict`` exits 1 unless every code point is earned (for CI, on ``solutions/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402 - after the path set-up above
+    COURSE,
+    ROOT,
+    SOLUTIONS,
+    InstructorError,
+    default_workers,
+    discover_assignments,
+)
+
+STUDENT = "you"
+DEFAULT_OUT = ROOT / "grading-output" / "self-check"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="selfcheck.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "notebooks",
+        nargs="?",
+        type=Path,
+        default=COURSE,
+        help="folder of <assignment>/<notebook>.ipynb (default: course/)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="where feedback goes (default: grading-output/self-check/)",
+    )
+    parser.add_argument(
+        "--assignment",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="check only this assignment (repeatable)",
+    )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=SOLUTIONS,
+        help="the course's source notebooks (default: solutions/)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=None,
+        help="seconds a single cell may run (default: the course's)",
+    )
+    parser.add_argument("--jobs", "-j", type=int, default=default_workers())
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 unless every notebook gets all its code points",
+    )
+    parser.add_argument("--no-progress", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        return check(args)
+    except InstructorError as exc:
+        print(f"selfcheck.py: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def check(args) -> int:
+    notebooks, source = args.notebooks.resolve(), args.source.resolve()
+    if not notebooks.is_dir():
+        raise InstructorError(f"no such folder: {args.notebooks}")
+    assignments = discover_assignments(source)
+    if not assignments:
+        raise InstructorError(
+            f"{source} holds no <assignment>/<notebook>.ipynb: the self-check "
+            "needs the course's source notebooks (its hidden tests)"
+        )
+    if args.assignment:
+        assignments = {a: n for a, n in assignments.items() if a in args.assignment}
+    import _batch  # nbgrader: seconds to import, after the quick checks above
+    import _engine
+    from _submissions import Learner
+
+    learner = Learner(student=STUDENT, origin="folder")
+    for assignment, names in assignments.items():
+        for name in names:
+            path = notebooks / assignment / f"{name}.ipynb"
+            if path.is_file():
+                learner.refs[(assignment, name)] = {
+                    "kind": "file",
+                    "path": str(path),
+                    "member": None,
+                    "label": str(path.relative_to(notebooks.parent)),
+                }
+    assignments = {
+        a: n for a, n in assignments.items() if any((a, name) in learner.refs for name in n)
+    }
+    if not assignments:
+        raise InstructorError(f"none of the course's notebooks is in {notebooks}")
+    out = args.out.resolve()
+    _batch.prepare_out(out)
+    work = Path(tempfile.mkdtemp(prefix="attention-selfcheck-"))
+    try:
+        settings = _engine.Settings(
+            timeout=args.timeout, wall_timeout=max(900.0, 8.0 * (args.timeout or 0))
+        )
+        print(f"Grading {len(assignments)} notebook(s) of {args.notebooks} ...", file=sys.stderr)
+        info = _batch.build_template(source, assignments, work)
+        results = _batch.run(
+            learners=[learner],
+            info=info,
+            work=work,
+            out=out,
+            source=source,
+            settings=settings,
+            workers=args.jobs,
+            label="checking",
+            progress=not args.no_progress,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(report(results, args.notebooks, out))
+    full = all(r["row"]["code_score"] == r["row"]["code_max"] for r in results)
+    return 1 if args.strict and not full else 0
+
+
+def report(results: list[dict], notebooks: Path, out: Path) -> str:
+    results = sorted(results, key=lambda r: r["assignment"])
+    rows, failing = [], []
+    total, top = 0.0, 0.0
+    for result in results:
+        for name, entry in result["notebooks"].items():
+            cells = entry.get("cells", [])
+            tests = [c for c in cells if c["kind"] == "test"]
+            written = [c for c in cells if c["kind"] == "written"]
+            got = sum(c["score"] or 0.0 for c in tests)
+            most = sum(c["points"] for c in tests)
+            total, top = total + got, top + most
+            hand = sum(c["points"] for c in written)
+            rows.append(
+                [
+                    f"{result['assignment']}/{name}.ipynb",
+                    f"{got:g} / {most:g}",
+                    f"{hand:g} by hand" if hand else "-",
+                    result["status"],
+                ]
+            )
+            for c in tests:
+                if c["failed"]:
+                    failing.append((result["assignment"], c))
+    rows.append(["total", f"{total:g} / {top:g}", "", ""])
+    head = ["notebook", "code points", "written", "status"]
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+
+    def line(cols):
+        return "  ".join(
+            [
+                cols[0].ljust(widths[0]),
+                cols[1].rjust(widths[1]),
+                cols[2].rjust(widths[2]),
+                cols[3].ljust(widths[3]),
+            ]
+        ).rstrip()
+
+    text = [
+        f"Self-check of {notebooks} (graded by the course's autograder; your notebooks "
+        "were only read, not changed)",
+        "",
+        line(head),
+        line(["-" * w for w in widths]),
+    ]
+    text += [line(r) for r in rows[:-1]] + [line(["-" * w for w in widths]), line(rows[-1])]
+    notes = [(r["assignment"], r["row"]["notes"]) for r in results if r["row"]["notes"]]
+    if notes:
+        text += ["", "Notes:"] + [f"  {a}: {n}" for a, n in notes]
+    if failing:
+        text += ["", f"Failing checks ({len(failing)}):"]
+        for assignment, cell in failing:
+            text.append(
+                f"  {assignment} · {cell['grade_id']} ({cell['points']:g} point"
+                f"{'s' if cell['points'] != 1 else ''})"
+            )
+            message = cell.get("message") or "this test did not run (see the notes above)"
+            lines = message.splitlines()
+            for part in lines[:8]:
+                text.append(textwrap.indent(textwrap.fill(part, 92) or " ", "      "))
+            if len(lines) > 8:
+                text.append("      ...")
+    else:
+        text += ["", "Every check passes."]
+    written = sum(
+        1
+        for r in results
+        for e in r["notebooks"].values()
+        for c in e.get("cells", [])
+        if c["kind"] == "written"
+    )
+    if written:
+        text += ["", f"{written} written answer(s) are graded by a person, not by this check."]
+    text += ["", f"Feedback (HTML, hidden tests removed): {out / 'feedback' / STUDENT}/"]
+    return "\n".join(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Batch grading vs serial nbgrader, measured side by side in one run.
+
+A class of N learners (default 100) hands in every assignment of solutions/: 70 % solve
+everything, 20 % get the first exercise wrong, 10 % hand in the release untouched (a mix plain
+nbgrader can grade: no tampering, so the baseline does not crash). Then, on the same machine:
+
+1. serial baseline: plain ``nbgrader autograde <assignment>`` (one command per assignment, as
+   an instructor runs it) in a course folder made with ``nbgrader generate_assignment``, then
+   ``nbgrader generate_feedback <assignment>``;
+2. ``autograder/grade.py --no-feedback`` (autograde only: the same work as 1's autograde);
+3. ``autograder/grade.py`` (everything: autograde, feedback, CSV, plot, merged gradebook).
+
+Every command runs end to end as a user would run it (its own start-up included; setting up
+the baseline's course folder is not timed). Prints the times and the ratios; the README
+records them. Usage::
+
+    python benchmarks/bench_grading.py                    # 100 learners, all notebooks
+    python benchmarks/bench_grading.py --learners 20      # smaller class
+    python benchmarks/bench_grading.py --jobs 3           # grade.py workers (default: cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "autograder"))
+
+import _batch  # noqa: E402
+import _engine  # noqa: E402
+import grading_catalogue  # noqa: E402
+import nbformat  # noqa: E402
+
+
+def make_class(dest: Path, release: Path, learners: int) -> int:
+    course = grading_catalogue.Course(release=release)
+    notebooks = 0
+    for i in range(learners):
+        student = f"learner{i:03d}"
+        kind = "untouched" if i % 10 == 9 else "wrong" if i % 10 in (7, 8) else "perfect"
+        for assignment in course.assignments:
+            name = course.notebook(assignment)
+            if kind == "untouched":
+                nb = course.released(assignment)
+            else:
+                nb = course.perfect(assignment)
+                if kind == "wrong":
+                    first = course.exercises(assignment)[0][0]
+                    cell = next(
+                        c
+                        for c in nb.cells
+                        if c.metadata.get("nbgrader", {}).get("grade_id") == first
+                    )
+                    cell.source = grading_catalogue._body(cell.source, "return None")
+            path = dest / student / assignment / f"{name}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, path)
+            notebooks += 1
+    return notebooks
+
+
+def nbgrader_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def run(command: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, env=nbgrader_env(), capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return seconds
+
+
+def serial_course(work: Path, submissions: Path, assignments: list[str]) -> Path:
+    course = work / "serial"
+    course.mkdir()
+    (course / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        f"load_subconfig({str(_engine.CONFIG_FILE)!r})  # noqa: F821\n"
+        f"c.CourseDirectory.root = {str(course)!r}\n"
+        f"c.CourseDirectory.source_directory = {str(_engine.SOLUTIONS)!r}\n"
+        f"c.CourseDirectory.release_directory = {str(course / 'release')!r}\n"
+        f"c.CourseDirectory.db_url = 'sqlite:///{course / 'gradebook.db'}'\n"
+    )
+    for assignment in assignments:
+        run(
+            [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force"], course
+        )
+    shutil.copytree(submissions, course / "submitted")
+    return course
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--learners", type=int, default=100)
+    parser.add_argument("--jobs", type=int, default=_batch.default_workers())
+    parser.add_argument(
+        "--skip-serial", action="store_true", help="only time grade.py (no baseline, no ratio)"
+    )
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    try:
+        assignments = _engine.discover_assignments(_engine.SOLUTIONS)
+        info = _batch.build_template(_engine.SOLUTIONS, assignments, work / "release-work")
+        submissions = work / "class"
+        notebooks = make_class(submissions, Path(info["template"]) / "release", args.learners)
+        print(
+            f"class: {args.learners} learners x {len(assignments)} notebooks = {notebooks} "
+            f"notebooks; {os.cpu_count()} cores; grade.py --jobs {args.jobs}",
+            flush=True,
+        )
+
+        grade = [
+            sys.executable,
+            str(ROOT / "autograder" / "grade.py"),
+            str(submissions),
+            "--jobs",
+            str(args.jobs),
+            "--no-progress",
+        ]
+        ours_auto = run([*grade, "--out", str(work / "out-auto"), "--no-feedback"], ROOT)
+        print(f"grade.py --no-feedback (autograde only): {ours_auto:8.1f} s", flush=True)
+        ours_full = run([*grade, "--out", str(work / "out-full")], ROOT)
+        print(f"grade.py (autograde + feedback + CSV):   {ours_full:8.1f} s", flush=True)
+        if args.skip_serial:
+            return 0
+
+        course = serial_course(work, submissions, sorted(assignments))
+        serial_auto = sum(
+            run([sys.executable, "-m", "nbgrader", "autograde", a], course)
+            for a in sorted(assignments)
+        )
+        print(f"serial nbgrader autograde:               {serial_auto:8.1f} s", flush=True)
+        serial_feedback = sum(
+            run([sys.executable, "-m", "nbgrader", "generate_feedback", a], course)
+            for a in sorted(assignments)
+        )
+        print(f"serial nbgrader generate_feedback:       {serial_feedback:8.1f} s", flush=True)
+
+        print()
+        print(
+            f"autograde only:  grade.py / serial nbgrader autograde = "
+            f"{ours_auto / serial_auto:.2f}x"
+        )
+        print(
+            f"everything:      grade.py / serial nbgrader autograde = "
+            f"{ours_full / serial_auto:.2f}x   (target <= 0.55x on 2 cores)"
+        )
+        print(
+            f"like for like:   grade.py / serial autograde + generate_feedback = "
+            f"{ours_full / (serial_auto + serial_feedback):.2f}x"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

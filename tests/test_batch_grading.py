@@ -1,0 +1,352 @@
+"""``make grade`` on the tamper catalogue: every learner gets a correct row, nobody stops the batch.
+
+One batch grades the whole catalogue (tests/grading_catalogue.py: ≥ 12 kinds of broken, odd or
+hostile submissions built from solutions/ and course/) through the command line, as
+``make grade`` runs it; the tests below read its outputs. Cost: one nbgrader release of the
+course plus ~26 notebooks on 2 workers (about a minute on 2 idle cores; an infinite loop costs
+4 cell time-outs of 8 s).
+
+The sandbox test grades a probe notebook of the small fixture course (tests/fixtures/grading)
+inside bubblewrap, and is skipped where bubblewrap cannot run.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "autograder"))
+
+import grading_catalogue  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+GRADE = ROOT / "autograder" / "grade.py"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "grading" / "source"
+
+pytestmark = pytest.mark.skipif(
+    not list(grading_catalogue.SOLUTIONS.glob("*/*.ipynb")), reason="no course notebooks"
+)
+
+
+def run_grade(*args, timeout=1200) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(GRADE), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """The catalogue, graded in one batch with grade.py."""
+    tmp = tmp_path_factory.mktemp("batch")
+    # Learners start from the release of today's solutions/ (course/ may lag behind while
+    # authors edit; tests/test_release.py checks that it does not, on commit).
+    plan = grading_catalogue.plan()
+    release = _release(grading_catalogue.SOLUTIONS, tmp / "release-work", only=plan)
+    expected = grading_catalogue.build(tmp / "submissions", release=release)
+    only = [arg for a in plan for arg in ("--assignment", a)]
+    out = tmp / "out"
+    done = run_grade(
+        tmp / "submissions",
+        "--out",
+        out,
+        "--jobs",
+        2,
+        "--timeout",
+        8,
+        "--memory-mb",
+        1024,
+        "--no-progress",
+        *only,
+    )
+    import _report
+
+    rows = _report.read_csv(out / "grades.csv") if (out / "grades.csv").exists() else []
+    return {
+        "done": done,
+        "expected": expected,
+        "out": out,
+        "tmp": tmp,
+        "release": release,
+        "rows": {(r["student_id"], r["assignment"]): r for r in rows},
+    }
+
+
+def test_batch_completes_and_prints_the_summary(batch):
+    done = batch["done"]
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Graded" in done.stdout and "grades.csv" in done.stdout
+    assert "Rows to look at" in done.stdout and "Missing work" in done.stdout
+
+
+def test_catalogue_is_big_enough(batch):
+    learners = {student for student, _ in batch["expected"]}
+    assert len(learners) >= 12
+
+
+def test_one_row_per_learner_and_assignment(batch):
+    assert set(batch["rows"]) == set(batch["expected"])
+
+
+def test_every_row_says_what_happened(batch):
+    wrong = []
+    for key, want in sorted(batch["expected"].items()):
+        row = batch["rows"].get(key)
+        if row is None:
+            wrong.append(f"{key}: no row")
+            continue
+        problems = []
+        if row["status"] != want.status:
+            problems.append(f"status {row['status']!r}, expected {want.status!r}")
+        if want.code_score is not None and float(row["code_score"] or -1) != want.code_score:
+            problems.append(f"code_score {row['code_score']}, expected {want.code_score:g}")
+        if want.note and want.note not in row["notes"]:
+            problems.append(f"notes lack {want.note!r}")
+        if problems:
+            wrong.append(f"{key} ({want.why}): {'; '.join(problems)}; notes: {row['notes']!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_feedback_for_every_graded_notebook(batch):
+    out = batch["out"]
+    for (student, assignment), row in batch["rows"].items():
+        if row["status"] in ("missing", "unreadable notebook"):
+            assert not row["feedback"]
+            continue
+        assert row["feedback"], (student, assignment)
+        assert (out / row["feedback"]).is_file()
+
+
+def _visible_text(page: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def test_feedback_never_shows_hidden_tests(batch):
+    course = grading_catalogue.Course(release=batch["release"])
+    hidden = set()
+    for assignment in grading_catalogue.plan():
+        nb = nbformat.read(course.source / assignment / f"{course.notebook(assignment)}.ipynb", 4)
+        for cell in nb.cells:
+            inside = False
+            for line in cell.source.splitlines():
+                if "BEGIN HIDDEN TESTS" in line:
+                    inside = True
+                elif "END HIDDEN TESTS" in line:
+                    inside = False
+                elif inside and line.strip():
+                    hidden.add(line.strip())
+    assert hidden, "the course has hidden tests"
+    pages = list((batch["out"] / "feedback").rglob("*.html"))
+    assert len(pages) >= 12
+    for page in pages:
+        text = _visible_text(page.read_text(encoding="utf-8"))
+        assert "HIDDEN TESTS" not in text, page
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, f"{page}: {leaked[:3]}"
+
+
+def test_failing_learner_sees_why_in_feedback(batch):
+    row = batch["rows"][("untouched", grading_catalogue.Course(release=batch["release"]).target())]
+    text = _visible_text((batch["out"] / row["feedback"]).read_text(encoding="utf-8"))
+    assert "not implemented yet" in text
+
+
+def test_plot_and_merged_gradebook(batch):
+    out = batch["out"]
+    assert (out / "grade-distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from nbgrader.api import Gradebook
+
+    course = grading_catalogue.Course(release=batch["release"])
+    with Gradebook(f"sqlite:///{out / 'nbgrader' / 'gradebook.db'}") as gb:
+        for assignment in grading_catalogue.plan():
+            submission = gb.find_submission(assignment, "perfect")
+            assert submission.code_score == course.points(assignment)
+        assert gb.find_submission(course.target(), "untouched").code_score == 0
+    # Formgrader's course folder: the autograded notebooks sit next to the gradebook.
+    assert list((out / "nbgrader" / "autograded" / "perfect").rglob("*.ipynb"))
+    assert (out / "nbgrader" / "nbgrader_config.py").is_file()
+
+
+def test_instructor_errors_exit_2(tmp_path):
+    done = run_grade(tmp_path / "nowhere", "--out", tmp_path / "out")
+    assert done.returncode == 2 and "no such folder" in done.stderr
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "empty-source").mkdir()
+    done = run_grade(
+        tmp_path / "subs", "--source", tmp_path / "empty-source", "--out", tmp_path / "out"
+    )
+    assert done.returncode == 2 and "no assignments" in done.stderr
+
+
+def test_wall_clock_limit_is_a_row_not_a_crash(tmp_path):
+    """A notebook that exceeds --wall-timeout is killed (kernel included) and reported."""
+    subs = tmp_path / "subs"
+    assignment = sorted(p.parent.name for p in FIXTURE.glob("*/*.ipynb"))[0]
+    release = _release(FIXTURE, tmp_path / "release-work", only=[assignment])
+    course = grading_catalogue.Course(FIXTURE, release)
+    (subs / "slow" / assignment).mkdir(parents=True)
+    nbformat.write(course.perfect(assignment), subs / "slow" / assignment / f"{assignment}.ipynb")
+    done = run_grade(
+        subs,
+        "--out",
+        tmp_path / "out",
+        "--source",
+        FIXTURE,
+        "--assignment",
+        assignment,
+        "--wall-timeout",
+        1,
+        "--no-progress",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    import _report
+
+    [row] = _report.read_csv(tmp_path / "out" / "grades.csv")
+    assert (row["student_id"], row["status"], row["code_score"]) == ("slow", "time limit", "0")
+    assert "not graded" in row["notes"]
+
+
+# --------------------------------------------------------------------------------------------
+# Sandbox (bubblewrap): learner code without network and without writes outside its folder
+# --------------------------------------------------------------------------------------------
+
+PROBE = """
+import pathlib
+import socket
+
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=3).close()
+    print("NET-OPEN")
+except OSError as exc:
+    print("NET-BLOCKED", type(exc).__name__)
+for target in {targets!r}:
+    try:
+        pathlib.Path(target).write_text("escaped")
+        print("WRITE-DONE", target)
+    except OSError as exc:
+        print("WRITE-BLOCKED", type(exc).__name__)
+pathlib.Path("own-folder.txt").write_text("fine")
+print("OWN-FOLDER-OK")
+try:
+    print("SECRET-READ", len(open({secret!r}).read()))
+except OSError as exc:
+    print("SECRET-HIDDEN", type(exc).__name__)
+"""
+
+
+def _sandbox_problem():
+    import _sandbox
+
+    return _sandbox.problem()
+
+
+@pytest.fixture
+def listener():
+    """A listening TCP port on the grader's loopback (the backlog accepts without a thread)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield server.getsockname()[1]
+    server.close()
+
+
+def test_sandbox_blocks_network_and_outside_writes(tmp_path, listener):
+    problem = _sandbox_problem()
+    if problem:
+        pytest.skip(f"sandbox unavailable here: {problem}")
+    outside = tmp_path / "outside.txt"
+    in_repo = ROOT / "autograder" / f"escape-{tmp_path.name}.txt"
+    secret = next(FIXTURE.glob("*/*.ipynb"))  # the hidden tests: must be invisible
+    probe = PROBE.format(port=listener, targets=[str(outside), str(in_repo)], secret=str(secret))
+
+    # The probe works: unsandboxed, it reaches the port and reads the secret.
+    plain = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probe.replace(str(outside), str(tmp_path / "plain.txt")).replace(
+                str(in_repo), str(tmp_path / "plain2.txt")
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert "NET-OPEN" in plain.stdout and "SECRET-READ" in plain.stdout, plain
+
+    course = grading_catalogue.Course(FIXTURE, _release(FIXTURE, tmp_path / "release-work"))
+    assignment = course.assignments[0]
+    name = course.notebook(assignment)
+    subs = tmp_path / "subs"
+    prober = course.perfect(assignment)
+    exercise = course.exercises(assignment)[0][0]
+    cell = next(
+        c for c in prober.cells if c.metadata.get("nbgrader", {}).get("grade_id") == exercise
+    )
+    cell.source += "\n" + probe
+    for student, nb in (("prober", prober), ("good", course.perfect(assignment))):
+        (subs / student / assignment).mkdir(parents=True)
+        nbformat.write(nb, subs / student / assignment / f"{name}.ipynb")
+
+    out = tmp_path / "out"
+    done = run_grade(
+        subs,
+        "--out",
+        out,
+        "--source",
+        FIXTURE,
+        "--assignment",
+        assignment,
+        "--sandbox",
+        "--timeout",
+        20,
+        "--no-progress",
+        "--jobs",
+        2,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    import _report
+
+    rows = {r["student_id"]: r for r in _report.read_csv(out / "grades.csv")}
+    full = f"{course.points(assignment):g}"
+    assert rows["good"]["status"] == "ok" and rows["good"]["code_score"] == full, rows["good"]
+    assert rows["prober"]["code_score"] == full, rows["prober"]
+
+    graded = nbformat.read(
+        out / "nbgrader" / "autograded" / "prober" / assignment / f"{name}.ipynb", 4
+    )
+    text = "".join(
+        o.get("text", "")
+        for c in graded.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
+    assert "NET-BLOCKED" in text and "NET-OPEN" not in text, text
+    assert "OWN-FOLDER-OK" in text, text
+    assert "SECRET-HIDDEN" in text, text
+    assert not outside.exists()  # /tmp is a private tmpfs inside the jail
+    assert not in_repo.exists()  # the repository is read-only inside the jail
+    assert "WRITE-BLOCKED" in text  # ... so that write failed outright
+
+
+def _release(source: Path, work: Path, only=None) -> Path:
+    """The release of ``source``, made by nbgrader with the course's configuration."""
+    import _batch
+    import _engine
+
+    assignments = _engine.discover_assignments(source)
+    if only:
+        assignments = {a: nbs for a, nbs in assignments.items() if a in only}
+    info = _batch.build_template(source, assignments, work)
+    return Path(info["template"]) / "release"
