@@ -36,6 +36,7 @@ import sys
 import timeit
 
 import numpy as np
+
 from attention_course import reference
 
 TARGET_RATIO = 1.3

@@ -228,5 +228,6 @@ def main() -> None:
     print(f"  time:   tiled / naive = {time_ratio:.2f}x of the medians ({best_ratio:.2f}x of the "
           f"minima); target <= {TIME_TARGET}x: {verdict(time_ratio <= TIME_TARGET)}")  # fmt: skip
 
+
 if __name__ == "__main__":
     main()

@@ -46,8 +46,9 @@ def _translation():
 @pytest.mark.parametrize("row", range(toy.N_Q))
 def test_convex_combination_draws_the_weights_the_values_and_their_average(row):
     weights, V = _translation()
-    bars_ax, plane = plotting.convex_combination(weights[row], V, toy.ENGLISH,
-                                                 query_label=toy.FRENCH[row])
+    bars_ax, plane = plotting.convex_combination(
+        weights[row], V, toy.ENGLISH, query_label=toy.FRENCH[row]
+    )
     bars = _by_gid(bars_ax, "weight")
     assert_allclose([b.get_height() for b in bars], weights[row])
     assert [t.get_text() for t in bars_ax.get_xticklabels()] == list(toy.ENGLISH)
@@ -134,9 +135,9 @@ def _maps():
 
 def test_self_vs_cross_draws_both_weight_matrices_with_their_tokens():
     en, fr, self_w, cross_w = _maps()
-    left, right = plotting.self_vs_cross_attention(self_w, cross_w, en, fr,
-                                                   source_name="English",
-                                                   target_name="French")
+    left, right = plotting.self_vs_cross_attention(
+        self_w, cross_w, en, fr, source_name="English", target_name="French"
+    )
     (left_image,) = left.get_images()
     (right_image,) = right.get_images()
     assert_array_equal(left_image.get_array(), self_w)

@@ -39,8 +39,10 @@ def test_threaded_softmax_over_a_non_contiguous_or_other_axis_is_right():
     np.testing.assert_allclose(p0, ref.softmax(x, axis=-1).T, rtol=1e-13, atol=0)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin",
-                    reason="fork is POSIX-only (and discouraged on macOS)")
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or sys.platform == "darwin",
+    reason="fork is POSIX-only (and discouraged on macOS)",
+)
 def test_softmax_works_in_a_forked_child_after_the_parent_used_threads():
     """A pool inherited through fork has no threads: the child must make its own, not hang."""
     x = _large_scores(np.random.default_rng(2))

@@ -26,18 +26,27 @@ def _free_port() -> int:
 
 
 def _make(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, text=True,
-                          capture_output=True, timeout=timeout)
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
 
 
 def test_make_is_idempotent_once_installed():
     """A second `make` of the install stamps does nothing: no reinstall on every run."""
-    if not (ROOT / ".venv" / ".installed-test").exists():
+    stamp = ROOT / ".venv" / ".installed-test"
+    if not stamp.exists():
         pytest.skip("the venv was not made by `make` (tests run outside the Makefile)")
+    if (ROOT / "pyproject.toml").stat().st_mtime > stamp.stat().st_mtime:
+        pytest.skip("pyproject.toml changed since the last install: `make test` reinstalls first")
     result = _make("-q", ".venv/.installed-test", ".venv/.installed-lab")
     assert result.returncode == 0, (
         "`make` would reinstall although pyproject.toml has not changed:\n"
-        + result.stdout + result.stderr
+        + result.stdout
+        + result.stderr
     )
 
 
@@ -49,8 +58,13 @@ def test_make_lab_serves_the_course():
     args = f"--no-browser --port={port} --ip=127.0.0.1 --IdentityProvider.token={token}"
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(ROOT / ".venv" / "test-runtime")}
     server = subprocess.Popen(
-        ["make", "--no-print-directory", "lab", f"LAB_ARGS={args}"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        ["make", "--no-print-directory", "lab", f"LAB_ARGS={args}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     try:
         listing = None
@@ -79,4 +93,3 @@ def test_make_lab_serves_the_course():
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
-

@@ -100,8 +100,10 @@ def test_self_attention_projections_have_no_alignment_built_in():
     assert not np.allclose(S_q, S_k)
 
 
-@pytest.mark.parametrize("getter", [toy.english, toy.french, toy.cross_projections,
-                                    toy.self_projections, toy.translation_qkv])
+@pytest.mark.parametrize(
+    "getter",
+    [toy.english, toy.french, toy.cross_projections, toy.self_projections, toy.translation_qkv],
+)
 def test_deterministic_and_returns_fresh_arrays(getter):
     first = [np.array(a) for a in getter() if isinstance(a, np.ndarray)]
     for a in getter():

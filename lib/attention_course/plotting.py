@@ -97,11 +97,26 @@ def attention_heatmap(
         for i in range(n_q):
             for j in range(n_k):
                 value = weights[i, j]
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
-                        color="black" if value > middle else "white")
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="black" if value > middle else "white",
+                )
     if highlight_row is not None:
-        ax.add_patch(plt.Rectangle((-0.5, highlight_row - 0.5), n_k, 1, fill=False,
-                                   edgecolor=OKABE_ITO[5], linewidth=2.5))
+        ax.add_patch(
+            plt.Rectangle(
+                (-0.5, highlight_row - 0.5),
+                n_k,
+                1,
+                fill=False,
+                edgecolor=OKABE_ITO[5],
+                linewidth=2.5,
+            )
+        )
     return ax
 
 
@@ -426,8 +441,9 @@ def convex_combination(
         raise ValueError(f"{len(labels)} key labels for {n_k} keys.")
     colours = [_KEY_COLOURS[j % len(_KEY_COLOURS)] for j in range(n_k)]
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained",
-                               gridspec_kw={"width_ratios": [1, 1.4]})
+        _, axes = plt.subplots(
+            1, 2, figsize=(11, 4.2), layout="constrained", gridspec_kw={"width_ratios": [1, 1.4]}
+        )
     bars_ax, plane = axes
     who = f" of query {query_label!r}" if query_label is not None else ""
 
@@ -445,21 +461,50 @@ def convex_combination(
     output = weights @ V  # (n_k,) @ (n_k, 2) -> (2,)
     hull = _convex_hull(V)
     if len(hull) >= 3:
-        polygon = plt.Polygon(hull, closed=True, facecolor="0.9", edgecolor="0.5",
-                              linestyle="--", label="convex hull of the values", zorder=1)
+        polygon = plt.Polygon(
+            hull,
+            closed=True,
+            facecolor="0.9",
+            edgecolor="0.5",
+            linestyle="--",
+            label="convex hull of the values",
+            zorder=1,
+        )
         polygon.set_gid("hull")
         plane.add_patch(polygon)
     for j in range(n_k):
-        plane.plot([output[0], V[j, 0]], [output[1], V[j, 1]], color=colours[j],
-                   linewidth=0.5 + 5 * weights[j], alpha=0.8, zorder=2)
-    values = plane.scatter(V[:, 0], V[:, 1], c=colours, s=90, edgecolors="black",
-                           linewidths=0.5, zorder=3, label="value rows")
+        plane.plot(
+            [output[0], V[j, 0]],
+            [output[1], V[j, 1]],
+            color=colours[j],
+            linewidth=0.5 + 5 * weights[j],
+            alpha=0.8,
+            zorder=2,
+        )
+    values = plane.scatter(
+        V[:, 0],
+        V[:, 1],
+        c=colours,
+        s=90,
+        edgecolors="black",
+        linewidths=0.5,
+        zorder=3,
+        label="value rows",
+    )
     values.set_gid("values")
     for j in range(n_k):
-        plane.annotate(labels[j], V[j], textcoords="offset points", xytext=(7, 7),
-                       fontsize=10, color="black")
-    star = plane.scatter([output[0]], [output[1]], marker="*", s=320, c=OKABE_ITO[7],
-                         zorder=4, label="output = Σ weight × value")
+        plane.annotate(
+            labels[j], V[j], textcoords="offset points", xytext=(7, 7), fontsize=10, color="black"
+        )
+    star = plane.scatter(
+        [output[0]],
+        [output[1]],
+        marker="*",
+        s=320,
+        c=OKABE_ITO[7],
+        zorder=4,
+        label="output = Σ weight × value",
+    )
     star.set_gid("output")
     plane.set_xlabel("value dimension 0")
     plane.set_ylabel("value dimension 1")
@@ -523,12 +568,28 @@ def self_vs_cross_attention(
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
     left, right = axes
-    attention_heatmap(self_weights, source_labels, source_labels, ax=left, vmin=0, vmax=1,
-                      xlabel=f"key ({source_name})", ylabel=f"query ({source_name})",
-                      title=f"Self-attention: {n_k} × {n_k} (square)")
-    attention_heatmap(cross_weights, target_labels, source_labels, ax=right, vmin=0, vmax=1,
-                      xlabel=f"key ({source_name})", ylabel=f"query ({target_name})",
-                      title=f"Cross-attention: n_q × n_k = {n_q} × {n_k}")
+    attention_heatmap(
+        self_weights,
+        source_labels,
+        source_labels,
+        ax=left,
+        vmin=0,
+        vmax=1,
+        xlabel=f"key ({source_name})",
+        ylabel=f"query ({source_name})",
+        title=f"Self-attention: {n_k} × {n_k} (square)",
+    )
+    attention_heatmap(
+        cross_weights,
+        target_labels,
+        source_labels,
+        ax=right,
+        vmin=0,
+        vmax=1,
+        xlabel=f"key ({source_name})",
+        ylabel=f"query ({target_name})",
+        title=f"Cross-attention: n_q × n_k = {n_q} × {n_k}",
+    )
     return np.asarray(axes)
 
 

@@ -87,9 +87,7 @@ def _batch_shape(*named: tuple[str, np.ndarray]) -> tuple[int, ...]:
         return np.broadcast_shapes(*(arr.shape[:-2] for _, arr in named))
     except ValueError:
         described = ", ".join(f"{name} has batch shape {arr.shape[:-2]}" for name, arr in named)
-        raise ValueError(
-            f"The leading batch dimensions do not broadcast: {described}."
-        ) from None
+        raise ValueError(f"The leading batch dimensions do not broadcast: {described}.") from None
 
 
 def _validate_mask(mask, scores_shape: tuple[int, ...]) -> np.ndarray:
@@ -219,8 +217,12 @@ def _softmax_inplace(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """
     if x.size == 0:  # e.g. no keys at all: nothing to normalise
         return x
-    if x.size >= _PARALLEL_MIN_SIZE and _ROW_THREADS > 1 and axis in (-1, x.ndim - 1) \
-            and x.flags.c_contiguous:
+    if (
+        x.size >= _PARALLEL_MIN_SIZE
+        and _ROW_THREADS > 1
+        and axis in (-1, x.ndim - 1)
+        and x.flags.c_contiguous
+    ):
         # Rows are independent and NumPy's ufuncs release the GIL: split the rows over the
         # cores. For attention this halves the cost of np.exp on two cores.
         rows = x.reshape(-1, x.shape[-1])  # (..., n) -> (rows, n), a view
@@ -348,8 +350,9 @@ def scaled_dot_product_attention(Q, K, V, mask=None, scale=None):
 def _check_projection(W, name: str, d_in: int, source: str, width: str) -> np.ndarray:
     W = _as_float_array(W, name)
     if W.ndim != 2:
-        raise ValueError(f"{name} must be a matrix of shape ({source}'s width, {width}), "
-                         f"got shape {W.shape}.")
+        raise ValueError(
+            f"{name} must be a matrix of shape ({source}'s width, {width}), got shape {W.shape}."
+        )
     if W.shape[0] != d_in:
         raise ValueError(
             f"{name} has {W.shape[0]} rows but {source} has width {d_in}: {name} must have "
@@ -496,9 +499,7 @@ def padding_mask(lengths, n_k) -> np.ndarray:
     """
     n_k = _positive_int(n_k, "n_k")
     lengths = np.asarray(lengths)
-    if lengths.ndim != 1 or not (
-        np.issubdtype(lengths.dtype, np.integer) or lengths.size == 0
-    ):
+    if lengths.ndim != 1 or not (np.issubdtype(lengths.dtype, np.integer) or lengths.size == 0):
         raise ValueError(
             f"lengths must be a 1-D array of integers (one per sequence), got shape "
             f"{lengths.shape} and dtype {lengths.dtype}."

@@ -115,12 +115,14 @@ def _build() -> dict[str, np.ndarray]:
     query_targets = query_targets + 0.3 * rng.standard_normal(query_targets.shape)
 
     # English: random embeddings, adjusted so that Z @ W_k and Z @ W_v hit their targets.
-    Z = _hit(rng.standard_normal((N_K, D_MODEL_Z)), np.hstack([W_k, W_v]),
-             np.hstack([key_targets, value_targets]))  # (n_k, d_model_z)
+    Z = _hit(
+        rng.standard_normal((N_K, D_MODEL_Z)),
+        np.hstack([W_k, W_v]),
+        np.hstack([key_targets, value_targets]),
+    )  # (n_k, d_model_z)
     # French: random embeddings, adjusted so that X @ W_q hits the query targets.
     X = _hit(rng.standard_normal((N_Q, D_MODEL)), W_q, query_targets)  # (n_q, d_model)
-    return {"X": X, "Z": Z, "W_q": W_q, "W_k": W_k, "W_v": W_v,
-            "S_q": S_q, "S_k": S_k, "S_v": S_v}
+    return {"X": X, "Z": Z, "W_q": W_q, "W_k": W_k, "W_v": W_v, "S_q": S_q, "S_k": S_k, "S_v": S_v}
 
 
 def _get(*names: str) -> tuple[np.ndarray, ...]:
