@@ -336,12 +336,56 @@ class _Explorer(ipywidgets.VBox):
         return f"<{type(self).__name__}: an interactive widget; run the notebook in Jupyter>"
 
 
+class _DkExplorer(_Explorer):
+    """An explorer driven by a log-scale ``d_k`` slider and a Resample button.
+
+    Subclasses set ``self.rng`` and ``self.max_d_k``, define ``_draw_vectors`` (new random
+    vectors) and ``update`` (recompute and redraw), and call ``_init_controls`` and then
+    ``_finish_controls`` around building their figure.
+    """
+
+    def _init_controls(self, d_k: int, tooltip: str) -> None:
+        self.d_k_slider = _log2_slider(d_k, self.max_d_k)
+        self.resample_button = ipywidgets.Button(
+            description="Resample", icon="refresh", tooltip=tooltip
+        )
+
+    def _finish_controls(self) -> None:
+        self._draw_vectors()
+        self.d_k_slider.observe(self._on_change, names="value")
+        self.resample_button.on_click(self._on_resample)
+        self._finish([self.d_k_slider, self.resample_button])
+        self.update()
+
+    @property
+    def d_k(self) -> int:
+        """The width the slider stands for."""
+        return _slider_d_k(self.d_k_slider, self.max_d_k)
+
+    def _draw_vectors(self) -> None:
+        raise NotImplementedError
+
+    def update(self) -> None:
+        raise NotImplementedError
+
+    def _on_change(self, change=None) -> None:
+        self.update()
+
+    def _on_resample(self, button=None) -> None:
+        self.resample()
+
+    def resample(self) -> None:
+        """Draw new random vectors, and redraw."""
+        self._draw_vectors()
+        self.update()
+
+
 # --------------------------------------------------------------------------------------------
 # Notebook 03: saturation.
 # --------------------------------------------------------------------------------------------
 
 
-class SaturationExplorer(_Explorer):
+class SaturationExplorer(_DkExplorer):
     """Scaled and unscaled softmax of one query against a few keys, for a chosen ``d_k``.
 
     The query and keys have ``max_d_k`` standard-normal entries; for a width ``d_k`` the first
@@ -372,10 +416,7 @@ class SaturationExplorer(_Explorer):
             raise ValueError(f"n_keys must be at least 2, got {n_keys}.")
         self.rng = np.random.default_rng(seed)
         self.n_keys, self.max_d_k = n_keys, max_d_k
-        self.d_k_slider = _log2_slider(d_k, max_d_k)
-        self.resample_button = ipywidgets.Button(
-            description="Resample", icon="refresh", tooltip="Draw a new query and new keys"
-        )
+        self._init_controls(d_k, tooltip="Draw a new query and new keys")
         self._init_figure((8.0, 3.0))
         axes = self.figure.subplots(1, 2, sharey=True)
         self.bars = {}
@@ -402,31 +443,11 @@ class SaturationExplorer(_Explorer):
             fontsize=8,
             zorder=0.5,
         )
-        self._draw_vectors()
-        self.d_k_slider.observe(self._on_change, names="value")
-        self.resample_button.on_click(self._on_resample)
-        self._finish([self.d_k_slider, self.resample_button])
-        self.update()
-
-    @property
-    def d_k(self) -> int:
-        """The width the slider stands for."""
-        return _slider_d_k(self.d_k_slider, self.max_d_k)
+        self._finish_controls()
 
     def _draw_vectors(self) -> None:
         self.q = self.rng.standard_normal(self.max_d_k)  # (max_d_k,)
         self.K = self.rng.standard_normal((self.n_keys, self.max_d_k))  # (n_k, max_d_k)
-
-    def _on_change(self, change=None) -> None:
-        self.update()
-
-    def _on_resample(self, button=None) -> None:
-        self.resample()
-
-    def resample(self) -> None:
-        """Draw a new query and new keys, and redraw."""
-        self._draw_vectors()
-        self.update()
 
     def update(self) -> None:
         """Recompute the weights and readouts for the slider's ``d_k`` and redraw."""
@@ -495,7 +516,7 @@ def _normal_pdf(x: np.ndarray, variance: float) -> np.ndarray:
     return np.exp(-0.5 * x**2 / variance) / np.sqrt(2 * np.pi * variance)
 
 
-class VarianceExplorer(_Explorer):
+class VarianceExplorer(_DkExplorer):
     """Histograms of ``q · k`` and ``q · k / sqrt(d_k)`` for random unit-variance vectors.
 
     ``n_pairs`` independent pairs ``(q, k)`` with ``max_d_k`` standard-normal entries are drawn
@@ -527,10 +548,7 @@ class VarianceExplorer(_Explorer):
     ):
         self.rng = np.random.default_rng(seed)
         self.n_pairs, self.max_d_k = n_pairs, max_d_k
-        self.d_k_slider = _log2_slider(d_k, max_d_k)
-        self.resample_button = ipywidgets.Button(
-            description="Resample", icon="refresh", tooltip="Draw new queries and keys"
-        )
+        self._init_controls(d_k, tooltip="Draw new queries and keys")
         self._init_figure((8.0, 3.0))
         axes = self.figure.subplots(1, 2)
         self._axes = dict(zip(("unscaled", "scaled"), axes, strict=True))
@@ -573,31 +591,11 @@ class VarianceExplorer(_Explorer):
         self._axes["unscaled"].set_ylabel("density")
         # Upper left of the unscaled panel: nothing drawn there reaches it at any d_k.
         self._axes["unscaled"].legend(loc="upper left", fontsize=7, frameon=False)
-        self._draw_vectors()
-        self.d_k_slider.observe(self._on_change, names="value")
-        self.resample_button.on_click(self._on_resample)
-        self._finish([self.d_k_slider, self.resample_button])
-        self.update()
-
-    @property
-    def d_k(self) -> int:
-        """The width the slider stands for."""
-        return _slider_d_k(self.d_k_slider, self.max_d_k)
+        self._finish_controls()
 
     def _draw_vectors(self) -> None:
         self.Q = self.rng.standard_normal((self.n_pairs, self.max_d_k))  # (n_pairs, max_d_k)
         self.K = self.rng.standard_normal((self.n_pairs, self.max_d_k))  # (n_pairs, max_d_k)
-
-    def _on_change(self, change=None) -> None:
-        self.update()
-
-    def _on_resample(self, button=None) -> None:
-        self.resample()
-
-    def resample(self) -> None:
-        """Draw new queries and keys, and redraw."""
-        self._draw_vectors()
-        self.update()
 
     def update(self) -> None:
         """Recompute the histograms for the slider's ``d_k`` and redraw."""
