@@ -53,7 +53,8 @@ c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {
 c.ExecutePreprocessor.timeout = 120
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
-c.Execute.allow_errors = True
+# (nbgrader's Execute always continues after an error: allow_errors is fixed to True and
+# not configurable; setting it only printed a warning into every grading log.)
 # Restore deleted test cells instead of scoring them 0 (../shared/NOTES.md).
 c.OverwriteCells.add_missing_cells = True
 
