@@ -104,6 +104,19 @@ def load() -> str:
         return "load ?"
 
 
+def serial(course: Path, assignments: list[str], step: str, label: str) -> float:
+    """Run ``nbgrader <step> <assignment>`` per assignment in turn; print and return the time."""
+    seconds = sum(
+        run([sys.executable, "-m", "nbgrader", step, a], course, label) for a in assignments
+    )
+    print(
+        f"{'serial nbgrader ' + step + ':':<41}{seconds:8.1f} s  "
+        f"(CPU {CPU[label]:.0f} s; {load()})",
+        flush=True,
+    )
+    return seconds
+
+
 def serial_course(work: Path, submissions: Path, assignments: list[str]) -> Path:
     course = work / "serial"
     course.mkdir()
@@ -175,15 +188,7 @@ def main(argv=None) -> int:
             return 0
 
         course = serial_course(work, submissions, sorted(assignments))
-        serial_auto = sum(
-            run([sys.executable, "-m", "nbgrader", "autograde", a], course, "serial")
-            for a in sorted(assignments)
-        )
-        print(
-            f"serial nbgrader autograde:               {serial_auto:8.1f} s  "
-            f"(CPU {CPU['serial']:.0f} s; {load()})",
-            flush=True,
-        )
+        serial_auto = serial(course, sorted(assignments), "autograde", "serial")
         cores = min(args.jobs, os.cpu_count() or 1)
         if args.autograde_only:
             print()
@@ -196,15 +201,7 @@ def main(argv=None) -> int:
                 f"projected on {cores} idle cores: {CPU['auto'] / cores / CPU['serial']:.2f}x"
             )
             return 0
-        serial_feedback = sum(
-            run([sys.executable, "-m", "nbgrader", "generate_feedback", a], course, "fb")
-            for a in sorted(assignments)
-        )
-        print(
-            f"serial nbgrader generate_feedback:       {serial_feedback:8.1f} s  "
-            f"(CPU {CPU['fb']:.0f} s; {load()})",
-            flush=True,
-        )
+        serial_feedback = serial(course, sorted(assignments), "generate_feedback", "fb")
 
         print()
         print(
