@@ -30,3 +30,18 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
         return max(1, os.cpu_count() or 1)
+
+
+def split_hidden(source: str) -> tuple[list[str], list[str]]:
+    """A cell's source lines outside and inside its BEGIN/END HIDDEN TESTS blocks (no markers)."""
+    visible: list[str] = []
+    hidden: list[str] = []
+    inside = False
+    for line in source.splitlines():
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END HIDDEN TESTS" in line:
+            inside = False
+        else:
+            (hidden if inside else visible).append(line)
+    return visible, hidden

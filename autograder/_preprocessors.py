@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+from _common import split_hidden
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import Preprocessor
@@ -147,15 +148,7 @@ class StderrAsText(Preprocessor):
 
 def hidden_lines(source: str) -> list[str]:
     """The non-empty lines between BEGIN/END HIDDEN TESTS markers of a cell's source."""
-    lines, inside = [], False
-    for line in source.splitlines():
-        if "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END HIDDEN TESTS" in line:
-            inside = False
-        elif inside and line.strip():
-            lines.append(line.strip())
-    return lines
+    return [line.strip() for line in split_hidden(source)[1] if line.strip()]
 
 
 def secrets_of(sources) -> list[str]:

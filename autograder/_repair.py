@@ -36,6 +36,7 @@ import re
 import uuid
 
 import nbformat
+from _common import split_hidden
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
@@ -183,15 +184,7 @@ def prepare(raw: bytes, release: NotebookNode) -> tuple[NotebookNode, list[str]]
 
 def _without_hidden(source: str) -> str:
     """A test cell's source without its hidden-test block (the solutions notebook has one)."""
-    lines, inside = [], False
-    for line in source.splitlines():
-        if "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END HIDDEN TESTS" in line:
-            inside = False
-        elif not inside:
-            lines.append(line.rstrip())
-    return "\n".join(lines).strip()
+    return "\n".join(line.rstrip() for line in split_hidden(source)[0]).strip()
 
 
 def _reset_metadata(nb, released: dict, by_cell_id: dict, notes: list[str]) -> None:
