@@ -14,9 +14,12 @@ i.e. a notebook's own content costs at most half of what a bare kernel with the 
 imports costs. The kernel's CPU time is printed beside it: on a busy machine it is the steadier
 of the two figures.
 
-Matplotlib uses Agg, as in the tests (figures are drawn only where a cell saves or shows
-them); ``--inline`` uses the Jupyter inline backend instead, which renders every figure to
-PNG as JupyterLab does for learners.
+Matplotlib uses Agg, as in the tests and nbval (figures are built, and drawn only
+where a cell saves them or an explorer renders itself); the target applies to this mode: it
+budgets what a notebook computes. ``--inline`` uses the Jupyter inline backend instead, which
+also renders every ``plt.show()`` to PNG as JupyterLab does for learners; that adds
+matplotlib's drawing time, reported beside it (README, Performance) but not held to the
+target.
 
 Usage::
 
