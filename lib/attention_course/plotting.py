@@ -35,18 +35,18 @@ def _axes(ax=None, figsize=(5, 4)):
     return ax
 
 
-def _d_k_axis(ax, d_ks) -> None:
-    """A log2 x-axis with one plain-number tick per measured ``d_k`` (1, 2, 4, ..., 1024).
+def _log2_xaxis(ax, measured) -> None:
+    """A log2 x-axis with one plain-number tick per measured value (``d_k`` 1, 2, ..., 1024).
 
     Plain labels read more easily than 2⁵, and they skip matplotlib's mathtext, which would
     otherwise be most of the time it takes to draw these small figures.
     """
     from matplotlib.ticker import NullLocator
 
-    d_ks = np.asarray(d_ks)
+    measured = np.asarray(measured)
     ax.set_xscale("log", base=2)
-    ax.set_xticks(d_ks, labels=[f"{d:g}" for d in d_ks])
-    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(measured, labels=[f"{value:g}" for value in measured])
+    ax.xaxis.set_minor_locator(NullLocator())  # only the measured values
 
 
 def _plain_log_yaxis(ax, base: float = 10) -> None:
@@ -311,7 +311,7 @@ def score_variance_curve(d_ks, variance, scaled_variance=None, *, ax=None, title
             linestyle="none",
             label="measured: q·k / √$d_k$",
         )
-    _d_k_axis(ax, d_ks)
+    _log2_xaxis(ax, d_ks)
     _plain_log_yaxis(ax, base=2)
     ax.set_xlabel("$d_k$ (width of the queries and keys)")
     ax.set_ylabel("variance of the score")
@@ -374,7 +374,7 @@ def saturation_curves(unscaled, scaled, *, n_keys: int | None = None, ax=None):
     right.set_ylabel("norm of the gradient reaching the scores")
     right.set_title("Gradient through the softmax")
     for panel in (left, right):
-        _d_k_axis(panel, unscaled.d_k)
+        _log2_xaxis(panel, unscaled.d_k)
         panel.set_xlabel("$d_k$ (width of the queries and keys)")
         panel.grid(True, which="major", color="0.9")
         panel.legend(loc="best")
@@ -824,7 +824,7 @@ def memory_time_curves(
     ValueError
         If the two dicts have different keys or a series does not have one value per n.
     """
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
     ns = np.asarray(ns)
     if set(peak_bytes) != set(seconds):
@@ -855,13 +855,10 @@ def memory_time_curves(
     timing.set_ylabel("time (ms)")
     timing.set_title("Time: both do the same n² work")
     for panel in (memory, timing):
-        panel.set_xscale("log", base=2)
-        panel.set_yscale("log")
-        panel.set_xticks(ns, labels=[str(int(n)) for n in ns])
-        panel.xaxis.set_minor_locator(NullLocator())  # only the measured lengths on x
-        # Plain numbers (0.5, 2, 20) rather than 2×10¹; between powers of ten only 2 and 5.
-        panel.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        panel.yaxis.set_minor_locator(LogLocator(subs=(2, 5)))  # not 8 ticks a decade: slow
+        _log2_xaxis(panel, ns)
+        _plain_log_yaxis(panel)
+        # Between powers of ten, labelled ticks at 2 and 5 only (8 a decade are slow to draw).
+        panel.yaxis.set_minor_locator(LogLocator(subs=(2, 5)))
         panel.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         panel.set_xlabel("sequence length n (n_q = n_k = n)")
         panel.grid(True, which="major", color="0.9")
