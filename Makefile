@@ -4,14 +4,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(abspath $(VENV))/bin
 # nbgrader and jupyter start helper programs (alembic, jupyter-*) by name: the venv's
-# bin/ must be on PATH for every subprocess (../shared/NOTES.md).
+# bin/ must be on PATH for every subprocess (without it nbgrader fails with
+# FileNotFoundError: 'alembic' and leaves a half-made gradebook.db).
 export PATH := $(BIN):$(PATH)
 
 .PHONY: lab test lint bench clean-venv release
 
+# nbgrader 0.9.6 needs Python >= 3.11: stop before pip does, with one line saying what to do.
 $(BIN)/python:
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
-		{ echo "Python >= 3.10 is needed; run: make PYTHON=python3.11 $(MAKECMDGOALS)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+		{ echo "Python >= 3.11 is needed, '$(PYTHON)' is $$($(PYTHON) --version 2>&1 | head -1); point make at a newer one: make PYTHON=python3.12 $(or $(MAKECMDGOALS),lab)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 

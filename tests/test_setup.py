@@ -93,3 +93,22 @@ def test_make_lab_serves_the_course():
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def test_a_too_old_python_stops_make_with_one_line(tmp_path):
+    """nbgrader needs Python >= 3.11: make says so in one line, before pip prints a wall."""
+    fake = tmp_path / "python3.10"
+    fake.write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = --version ] && { echo "Python 3.10.13"; exit 0; }\n'
+        "exit 1  # the version check: sys.version_info < (3, 11)\n"
+    )
+    fake.chmod(0o755)
+    venv = tmp_path / "venv"
+    result = _make("test", f"PYTHON={fake}", f"VENV={venv}")
+    assert result.returncode != 0
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    assert "Python >= 3.11 is needed" in lines[0] and "Python 3.10.13" in lines[0]
+    assert "make PYTHON=python3.12 test" in lines[0]
+    assert not venv.exists()  # nothing half-made
