@@ -28,9 +28,6 @@ Conventions:
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 __all__ = [
@@ -213,26 +210,12 @@ def _softmax_inplace(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Softmax of ``x`` along ``axis``, overwriting ``x`` (which must be a float array).
 
     Working in place saves two temporaries of the size of ``x``: for attention, whose score
-    matrix is the largest array by far, that is most of the cost beyond the two matmuls.
+    matrix is the largest array by far, that is most of the cost beyond the two matmuls. The
+    reference is the answer key, so it stays single-threaded and plain (no thread pool: safe
+    under every multiprocessing start method, fork included).
     """
     if x.size == 0:  # e.g. no keys at all: nothing to normalise
         return x
-    if (
-        x.size >= _PARALLEL_MIN_SIZE
-        and _ROW_THREADS > 1
-        and axis in (-1, x.ndim - 1)
-        and x.flags.c_contiguous
-    ):
-        # Rows are independent and NumPy's ufuncs release the GIL: split the rows over the
-        # cores. For attention this halves the cost of np.exp on two cores.
-        rows = x.reshape(-1, x.shape[-1])  # (..., n) -> (rows, n), a view
-        blocks = np.array_split(rows, _ROW_THREADS)  # views of consecutive rows
-        list(_row_pool().map(_softmax_rows_inplace, blocks))
-        return x
-    return _softmax_rows_inplace(x, axis)
-
-
-def _softmax_rows_inplace(x: np.ndarray, axis: int = -1) -> np.ndarray:
     m = np.max(x, axis=axis, keepdims=True)
     m[~np.isfinite(m)] = 0  # an all -inf slice: exp(-inf - 0) = 0 below, never NaN
     np.subtract(x, m, out=x)
@@ -242,20 +225,6 @@ def _softmax_rows_inplace(x: np.ndarray, axis: int = -1) -> np.ndarray:
     total[empty] = 1
     np.multiply(x, np.reciprocal(total), out=x)  # one reciprocal per row, then a multiply
     return x
-
-
-#: Arrays smaller than this are normalised on one thread (thread start-up would dominate).
-_PARALLEL_MIN_SIZE = 1 << 18
-_ROW_THREADS = min(os.cpu_count() or 1, 8)
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _row_pool() -> ThreadPoolExecutor:
-    """This process's thread pool (a pool inherited through fork has no threads: make anew)."""
-    global _POOL
-    if _POOL is None or _POOL[0] != os.getpid():
-        _POOL = (os.getpid(), ThreadPoolExecutor(_ROW_THREADS, thread_name_prefix="softmax"))
-    return _POOL[1]
 
 
 def weighted_sum(weights, V) -> np.ndarray:
