@@ -2,8 +2,9 @@
 
 Nothing here imports :mod:`attention_course`: every number is computed with plain Python loops
 and :mod:`math` on Python floats (float64), one batch index, one query and one key at a time.
-It is slow and obviously correct, which is the point: ``tests/test_reference.py`` compares
-:mod:`attention_course.reference` with it.
+It is slow and obviously correct, which is the point: ``tests/test_reference.py`` (and
+``tests/test_backward.py``, for the gradients) compares :mod:`attention_course.reference`
+with it.
 
 Shape legend: ``...`` leading batch dimensions (broadcast like NumPy), ``n_q`` queries,
 ``n_k`` keys and values, ``d_k`` query/key width, ``d_v`` value width, ``d_model`` /
@@ -28,6 +29,8 @@ __all__ = [
     "cross_attention",
     "causal_mask",
     "padding_mask",
+    "softmax_backward",
+    "attention_backward",
 ]
 
 
@@ -271,3 +274,109 @@ def padding_mask(lengths, n_k: int) -> np.ndarray:
     lengths = [int(n) for n in np.asarray(lengths).tolist()]
     rows = [[[j < n for j in range(n_k)]] for n in lengths]
     return np.array(rows, dtype=bool).reshape(len(lengths), 1, n_k)
+
+
+# --------------------------------------------------------------------------------------------
+# The backward pass: an explicit Jacobian per row, and the chain rule one entry at a time.
+# --------------------------------------------------------------------------------------------
+
+
+def _softmax_jacobian_row(p: list[float]) -> list[list[float]]:
+    """``J[a][b] = d p_a / d s_b = p_a (δ_ab - p_b)``, written out as an n x n nested list."""
+    return [
+        [p[a] * ((1.0 if a == b else 0.0) - p[b]) for b in range(len(p))] for a in range(len(p))
+    ]
+
+
+def _jacobian_times(p: list[float], g: list[float]) -> list[float]:
+    """``Jᵀ g`` for one softmax row (J is symmetric): ``sum_a g_a d p_a / d s_b`` per ``b``."""
+    J = _softmax_jacobian_row(p)
+    return [sum(J[a][b] * float(g[a]) for a in range(len(p))) for b in range(len(p))]
+
+
+def softmax_backward(weights, grad_weights) -> np.ndarray:
+    """Gradient to the scores, ``Jᵀ g`` with the explicit Jacobian of every last-axis row.
+
+    Parameters
+    ----------
+    weights : (..., n) array_like
+        Softmax output along the last axis.
+    grad_weights : (..., n) array_like
+        Gradient with respect to the weights.
+
+    Returns
+    -------
+    grad_scores : (..., n) ndarray of float64
+    """
+    weights, grad_weights = np.asarray(weights), np.asarray(grad_weights)
+    out = np.zeros(weights.shape)
+    for index in np.ndindex(*weights.shape[:-1]):
+        p = [float(v) for v in weights[index].tolist()]
+        out[index] = _jacobian_times(p, grad_weights[index].tolist())
+    return out
+
+
+def _source_index(index: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The entry of an input of batch ``shape`` that NumPy broadcast to batch ``index``."""
+    tail = index[len(index) - len(shape) :] if shape else ()
+    return tuple(0 if size == 1 else i for i, size in zip(tail, shape, strict=True))
+
+
+def attention_backward(Q, K, V, grad_output, mask=None, scale=None):
+    """Gradients of attention by the chain rule, one batch index, query, key and entry at a time.
+
+    For every query ``i`` (weights row ``p`` from :func:`scaled_dot_product_attention`)::
+
+        dV[j, c] += p[j] * dO[i, c]
+        dP[j]     = sum_c dO[i, c] * V[j, c]
+        dS        = Jᵀ dP              with the explicit Jacobian J of the softmax row
+        dQ[i, t] += scale * dS[j] * K[j, t]
+        dK[j, t] += scale * dS[j] * Q[i, t]
+
+    An input broadcast over a batch axis accumulates its gradient from every batch element it
+    was used in, so each gradient has its input's shape.
+
+    Parameters
+    ----------
+    Q : (..., n_q, d_k) array_like
+    K : (..., n_k, d_k) array_like
+    V : (..., n_k, d_v) array_like
+    grad_output : (..., n_q, d_v) array_like
+    mask : (..., n_q, n_k) array_like of bool, optional
+    scale : float, optional
+        Defaults to ``1 / sqrt(d_k)``.
+
+    Returns
+    -------
+    grad_Q : (..., n_q, d_k) ndarray of float64
+    grad_K : (..., n_k, d_k) ndarray of float64
+    grad_V : (..., n_k, d_v) ndarray of float64
+    """
+    Q, K, V = np.asarray(Q), np.asarray(K), np.asarray(V)
+    dO = np.asarray(grad_output)
+    n_q, d_k = Q.shape[-2:]
+    n_k, d_v = V.shape[-2:]
+    scale = 1.0 / math.sqrt(d_k) if scale is None else float(scale)
+    _, weights = scaled_dot_product_attention(Q, K, V, mask=mask, scale=scale)
+    batch = _batch_shape(Q, K, V, dO, weights)
+    weights = np.broadcast_to(weights, (*batch, n_q, n_k))
+    dO = np.broadcast_to(dO, (*batch, n_q, d_v))
+
+    grad_Q, grad_K, grad_V = np.zeros(Q.shape), np.zeros(K.shape), np.zeros(V.shape)
+    for index in np.ndindex(*batch):
+        q_at, k_at = _source_index(index, Q.shape[:-2]), _source_index(index, K.shape[:-2])
+        v_at = _source_index(index, V.shape[:-2])
+        q_rows, k_rows, v_rows = Q[q_at].tolist(), K[k_at].tolist(), V[v_at].tolist()
+        for i in range(n_q):
+            p = [float(w) for w in weights[index + (i,)].tolist()]
+            g = [float(x) for x in dO[index + (i,)].tolist()]
+            for j in range(n_k):
+                for c in range(d_v):
+                    grad_V[v_at + (j, c)] += p[j] * g[c]
+            grad_p = [_dot(g, v_rows[j]) for j in range(n_k)]  # dO[i] · V[j]
+            grad_s = _jacobian_times(p, grad_p)
+            for j in range(n_k):
+                for t in range(d_k):
+                    grad_Q[q_at + (i, t)] += scale * grad_s[j] * float(k_rows[j][t])
+                    grad_K[k_at + (j, t)] += scale * grad_s[j] * float(q_rows[i][t])
+    return grad_Q, grad_K, grad_V
