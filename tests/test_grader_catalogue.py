@@ -34,7 +34,7 @@ def outcome(exercise: str, fn, case: str, seed: int | None = None) -> tuple[str 
         try:
             CHECKS[exercise](fn, case, seed=seed)
         except CheckFailed as failure:
-            return str(failure), printed.getvalue()
+            return failure.message, printed.getvalue()
     return None, printed.getvalue()
 
 

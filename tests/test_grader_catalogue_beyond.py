@@ -93,7 +93,7 @@ def outcome(exercise: str, fn, case: str, seed: int | None = None) -> tuple[str 
         try:
             getattr(checks, f"check_{exercise}")(fn, case, seed=seed)
         except CheckFailed as failure:
-            return str(failure), printed.getvalue()
+            return failure.message, printed.getvalue()
     return None, printed.getvalue()
 
 
