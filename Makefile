@@ -42,7 +42,7 @@ lint: $(VENV)/.installed-test
 
 # Regenerate course/ from solutions/ (nbgrader generate_assignment, throwaway gradebook).
 release: $(VENV)/.installed-lab
-	$(BIN)/python autograder/release.py
+	$(BIN)/attention-release
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_reference.py
@@ -58,11 +58,11 @@ SUBMISSIONS ?=
 GRADE_ARGS ?=
 grade: $(VENV)/.installed-test
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder> [GRADE_ARGS='--jobs 4 --sandbox']"; exit 2; }
-	$(BIN)/python autograder/grade.py "$(SUBMISSIONS)" $(GRADE_ARGS)
+	$(BIN)/attention-grade "$(SUBMISSIONS)" $(GRADE_ARGS)
 
 # Learner self-check: grade your own course/ notebooks with the same grader (never modifies
 # them); prints points per notebook and every failing check. NOTEBOOKS=solutions: full marks.
 NOTEBOOKS ?= course
 CHECK_ARGS ?=
 check: $(VENV)/.installed-lab
-	$(BIN)/python autograder/selfcheck.py "$(NOTEBOOKS)" $(CHECK_ARGS)
+	$(BIN)/attention-check "$(NOTEBOOKS)" $(CHECK_ARGS)

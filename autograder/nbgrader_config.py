@@ -6,6 +6,11 @@ JUPYTER_CONFIG_DIR / JUPYTER_CONFIG_PATH at it. Folders:
 - ../solutions/<assignment>/<notebook>.ipynb  hand-written source (nbgrader's "source")
 - ../course/<assignment>/<notebook>.ipynb     generated learner version (nbgrader's "release")
 - submitted/, autograded/, feedback/ here     created by grading, never committed
+
+The grading pipeline is declared here, once, with nbgrader's own ``List`` traits; the course's
+preprocessors come from the installed ``attention_grader`` package (``pip install -e .``).
+Every nbgrader command that reads this file (``make grade``, ``make check``, ``nbgrader
+autograde`` in the exchange flow, Formgrader) grades the same way.
 """
 
 from pathlib import Path
@@ -55,12 +60,38 @@ c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 # (nbgrader's Execute always continues after an error: allow_errors is fixed to True and
 # not configurable; setting it only printed a warning into every grading log.)
-# Restore deleted test cells instead of scoring them 0 (../shared/NOTES.md).
+# Restore deleted test cells instead of scoring them 0 (nbgrader's default scores a deleted
+# test cell 0 when it cannot put it back).
 c.OverwriteCells.add_missing_cells = True
 
-# Feedback never shows the hidden tests.
+# Autograde, step 1 (sanitize the submission): nbgrader 0.9.6's defaults, written out.
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# Autograde, step 2 (run and score): nbgrader 0.9.6's defaults, with its Execute replaced by
+# GraderExecute (a dead or stuck kernel scores the remaining tests 0 instead of stopping the
+# notebook) followed by StderrAsText (stderr in a test cell is shown, not a failure: checks
+# fail by raising).
+c.Autograde.autograde_preprocessors = [
+    "attention_grader.preprocessors.GraderExecute",
+    "attention_grader.preprocessors.StderrAsText",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Feedback never shows the hidden tests: ScrubHiddenTests removes output lines that quote
+# them (a traceback can), then nbgrader's ClearHiddenTests removes them from the sources.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
+    "attention_grader.preprocessors.ScrubHiddenTests",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

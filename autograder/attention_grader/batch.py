@@ -1,8 +1,8 @@
 """A grading batch: template, jobs in parallel, results merged into one output folder.
 
-Output folder (``grade.py --out``, default ``grading-output/``)::
+Output folder (``attention-grade --out``, default ``grading-output/``)::
 
-    grades.csv                 one row per learner x assignment (_report.COLUMNS)
+    grades.csv                 one row per learner x assignment (report.COLUMNS)
     summary.txt                the table printed at the end
     grade-distribution.png     histogram of learners' totals, spread per assignment
     feedback/<student>/<assignment>/<notebook>.html   hidden tests removed
@@ -20,12 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-import _engine
-import _pool
-import _report
-import _submissions
-from _common import InstructorError, default_workers  # noqa: F401 - re-exported
-from _engine import Settings
+from . import engine, pool, report
+from .engine import Job, Settings, Template
+from .paths import CONFIG_FILE, InstructorError
+from .release import ReleaseError
+from .results import JobResult, NotebookResult, Status
+from .submissions import Learner
 
 OUTPUTS = ("grades.csv", "summary.txt", "grade-distribution.png", "feedback", "logs", "nbgrader")
 
@@ -40,35 +40,38 @@ def prepare_out(out: Path) -> None:
             target.unlink()
 
 
-def build_template(source: Path, assignments: dict[str, list[str]], work: Path) -> dict:
-    task = {
-        "source": str(source),
-        "template": str(work / "template"),
-        "assignments": assignments,
-        "job_dir": str(work / "template-job"),
-    }
+def build_template(source: Path, assignments: dict[str, list[str]], work: Path) -> Template:
+    """The batch's release and gradebook (:func:`engine.build_template`), or an InstructorError."""
     try:
-        return _pool.run_one(_engine.build_template, task, timeout=1800)
-    except RuntimeError as exc:
+        return engine.build_template(source, assignments, work)
+    except ReleaseError as exc:
         raise InstructorError(
             f"the source notebooks could not be released by nbgrader:\n{exc}"
         ) from None
 
 
-def _zero_cells(info: dict, assignment: str, notebook: str) -> list[dict]:
-    return [
-        dict(c, score=0.0, needs_manual=False, failed=c["kind"] == "test", message=None)
-        for c in info["cells"][f"{assignment}/{notebook}"]
-    ]
+def _not_graded(
+    template: Template, student: str, assignment: str, status: Status, notes: list[str]
+) -> JobResult:
+    return JobResult(
+        student,
+        assignment,
+        notebooks={
+            nb: NotebookResult(cells=template.zero_cells(assignment, nb))
+            for nb in template.assignments[assignment]
+        },
+        notes=notes,
+        flags=[status],
+    )
 
 
 def plan(
-    learners: list[_submissions.Learner], info: dict, work: Path, settings: Settings
-) -> tuple[list[dict], list[dict]]:
+    learners: list[Learner], template: Template, work: Path, settings: Settings
+) -> tuple[list[Job], list[JobResult]]:
     """Jobs to run, and results known without running anything (missing, broken zip)."""
     jobs, known = [], []
     for learner in learners:
-        for assignment, notebooks in info["assignments"].items():
+        for assignment, notebooks in template.assignments.items():
             refs = {
                 nb: learner.refs[(assignment, nb)]
                 for nb in notebooks
@@ -76,60 +79,43 @@ def plan(
             }
             notes = [*learner.general, *learner.notes.get(assignment, [])]
             if not refs:
-                status = "unreadable notebook" if learner.unreadable else "missing"
-                known.append(
-                    {
-                        "student": learner.student,
-                        "assignment": assignment,
-                        "status": status,
-                        "notes": notes
-                        or ([] if status != "missing" else ["no notebook for this assignment"]),
-                        "flags": [status],
-                        "notebooks": {
-                            nb: {"state": "missing", "cells": _zero_cells(info, assignment, nb)}
-                            for nb in notebooks
-                        },
-                    }
-                )
+                status = Status.UNREADABLE if learner.unreadable else Status.MISSING
+                if not notes and status is Status.MISSING:
+                    notes = ["no notebook for this assignment"]
+                known.append(_not_graded(template, learner.student, assignment, status, notes))
                 continue
             jobs.append(
-                {
-                    "student": learner.student,
-                    "assignment": assignment,
-                    "notebooks": notebooks,
-                    "refs": refs,
-                    "notes": notes,
-                    "flags": [],
-                    "extras": learner.extras.get(assignment, {}),
-                    "template": info["template"],
-                    "settings": settings.__dict__,
-                    "job_dir": str(work / "jobs" / f"{learner.student}--{assignment}"),
-                }
+                Job(
+                    student=learner.student,
+                    assignment=assignment,
+                    notebooks=notebooks,
+                    refs=refs,
+                    notes=notes,
+                    extras=learner.extras.get(assignment, {}),
+                    template=str(template.path),
+                    settings=settings,
+                    job_dir=str(work / "jobs" / f"{learner.student}--{assignment}"),
+                )
             )
     return jobs, known
 
 
-def _failed_result(job: dict, info: dict, outcome: dict, settings: Settings) -> dict:
-    if outcome.get("killed"):
-        status = "time limit"
+def _failed_result(job: Job, template: Template, outcome: pool.Outcome) -> JobResult:
+    if outcome.killed:
+        status = Status.TIME_LIMIT
         note = (
-            f"grading stopped after {outcome.get('seconds', settings.wall_timeout):.0f} s "
-            f"(limit {settings.wall_timeout:.0f} s per notebook); not graded"
+            f"grading stopped after {outcome.seconds:.0f} s "
+            f"(limit {job.settings.wall_timeout:.0f} s per notebook); not graded"
         )
     else:
-        status = "grader error"
-        note = f"grader error: {outcome.get('error', 'unknown')}"
-    return {
-        "student": job["student"],
-        "assignment": job["assignment"],
-        "status": status,
-        "notes": [*job["notes"], note],
-        "flags": [status],
-        "notebooks": {
-            nb: {"state": "missing", "cells": _zero_cells(info, job["assignment"], nb)}
-            for nb in job["notebooks"]
-        },
-    }
+        status = Status.GRADER_ERROR
+        note = f"grader error: {outcome.error or 'unknown'}"
+    return _not_graded(template, job.student, job.assignment, status, [*job.notes, note])
+
+
+def grade_in_worker(job: Job) -> str:
+    """:func:`engine.grade_job` in a worker process; the result travels back as JSON."""
+    return engine.grade_job(job).to_json()
 
 
 class _Progress:
@@ -142,7 +128,7 @@ class _Progress:
             try:
                 import tqdm
 
-                tqdm.tqdm.monitor_interval = 0  # no monitor thread: the parent forks
+                tqdm.tqdm.monitor_interval = 0  # no monitor thread
                 self.bar = tqdm.tqdm(
                     total=total, desc=label, unit="notebook", file=sys.stderr, dynamic_ncols=True
                 )
@@ -166,18 +152,10 @@ class _Progress:
             self.bar.close()
 
 
-def _copy(src, dest: Path) -> Path | None:
-    if not src or not Path(src).exists():
-        return None
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(src, dest)
-    return dest
-
-
 def run(
     *,
-    learners: list[_submissions.Learner],
-    info: dict,
+    learners: list[Learner],
+    template: Template,
     work: Path,
     out: Path,
     source: Path,
@@ -186,47 +164,47 @@ def run(
     progress: bool = True,
     keep_work: bool = False,
     label: str = "grading",
-) -> list[dict]:
-    """Grade every learner x assignment; write the outputs; return the results."""
+) -> tuple[list[JobResult], list[dict]]:
+    """Grade every learner x assignment; write the outputs; return the results and their rows."""
     started = time.monotonic()
-    jobs, known = plan(learners, info, work, settings)
+    jobs, known = plan(learners, template, work, settings)
     course = out / "nbgrader"
-    gradebook = _report.MergedGradebook(Path(info["template"]) / "gradebook.db", course)
+    gradebook = report.MergedGradebook(template.path / "gradebook.db", course)
     _write_course_config(course, source)
     results = list(known)
-    _engine.warm_up(Path(info["template"]))
     bar = _Progress(len(jobs), progress, label)
     problems = 0  # graded rows that need a look (missing work is counted in the summary)
 
-    def on_done(job: dict, outcome: dict) -> None:
+    def on_done(job: Job, outcome: pool.Outcome) -> None:
         nonlocal problems
-        result = (
-            outcome["value"] if outcome.get("ok") else _failed_result(job, info, outcome, settings)
-        )
-        student, assignment = job["student"], job["assignment"]
-        for notebook, entry in result["notebooks"].items():
-            entry["feedback_out"] = _copy(
-                entry.get("feedback"), out / "feedback" / student / assignment / f"{notebook}.html"
+        if outcome.ok:
+            result = JobResult.from_json(outcome.value)
+        else:
+            result = _failed_result(job, template, outcome)
+        student, assignment = job.student, job.assignment
+        for notebook, entry in result.notebooks.items():
+            entry.feedback_out = _copy(
+                entry.feedback, out / "feedback" / student / assignment / f"{notebook}.html"
             )
             _copy(
-                entry.get("autograded"),
+                entry.autograded,
                 course / "autograded" / student / assignment / f"{notebook}.ipynb",
             )
-            ref = job["refs"].get(notebook)
+            ref = job.refs.get(notebook)
             if ref is not None:  # exactly what was handed in, for the record and the exchange
                 try:
-                    original = _engine.read_ref(ref)
+                    original = ref.read()
                 except Exception:  # noqa: BLE001 - a broken zip: nothing to keep
                     original = None
                 if original is not None:
                     path = course / "submitted" / student / assignment / f"{notebook}.ipynb"
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_bytes(original)
-        for name, text in job.get("extras", {}).items():
+        for name, text in job.extras.items():
             for folder in (course / "submitted", course / "autograded", out / "feedback"):
                 if (folder / student / assignment).is_dir():
                     (folder / student / assignment / name).write_text(text, encoding="utf-8")
-        job_dir = Path(job["job_dir"])
+        job_dir = Path(job.job_dir)
         log = out / "logs" / student / f"{assignment}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w", encoding="utf-8") as handle:
@@ -235,54 +213,54 @@ def run(
                     handle.write((job_dir / part).read_text(encoding="utf-8", errors="replace"))
         gradebook.add(result)
         results.append(result)
-        if result["status"] not in ("ok", "missing"):
+        if result.status.needs_a_look:
             problems += 1
         bar.update(problems)
         if not keep_work:
             shutil.rmtree(job_dir, ignore_errors=True)
 
     try:
-        _pool.run(
+        pool.run(
             jobs,
-            _engine.grade_job,
+            grade_in_worker,
             workers=workers,
             wall_timeout=settings.wall_timeout,
             on_done=on_done,
+            job_dir=lambda job: Path(job.job_dir),
+            initializer=engine.warm_up,
+            initargs=(template.path,),
         )
     finally:
         bar.close()
         gradebook.close()
-    for result in results:
-        for entry in result["notebooks"].values():
-            entry.setdefault("feedback_out", None)
-            if entry["feedback_out"]:
-                entry["feedback_out"] = str(entry["feedback_out"])
-    rows = [_report.row_from_result(r, out) for r in results]
-    _report.write_csv(rows, out / "grades.csv")
+    rows = [report.row_from_result(r, out) for r in results]
+    report.write_csv(rows, out / "grades.csv")
     seconds = time.monotonic() - started
-    text = _report.summary(rows, seconds, workers)
+    text = report.summary(rows, seconds, workers)
     (out / "summary.txt").write_text(text + "\n", encoding="utf-8")
     if rows:
-        _report.plot(rows, out / "grade-distribution.png")
-    for result in results:
-        result["row"] = next(
-            r
-            for r in rows
-            if r["student_id"] == result["student"] and r["assignment"] == result["assignment"]
-        )
-    return results
+        report.plot(rows, out / "grade-distribution.png")
+    return results, rows
+
+
+def _copy(src: str | None, dest: Path) -> str | None:
+    if not src or not Path(src).exists():
+        return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, dest)
+    return str(dest)
 
 
 def _write_course_config(course: Path, source: Path) -> None:
     course.mkdir(parents=True, exist_ok=True)
     (course / "nbgrader_config.py").write_text(
-        '"""Written by autograder/grade.py: this folder is an nbgrader course directory.\n\n'
+        '"""Written by attention-grade: this folder is an nbgrader course directory.\n\n'
         "Open it in Formgrader to grade the written answers by hand (run `jupyter lab` here),\n"
         "or run nbgrader here (`nbgrader generate_feedback --force`, `nbgrader export`).\n"
         '"""\n\n'
         "from pathlib import Path\n\n"
         "c = get_config()  # noqa: F821\n"
-        f"load_subconfig({str(_engine.CONFIG_FILE)!r})  # noqa: F821 - the course's settings\n"
+        f"load_subconfig({str(CONFIG_FILE)!r})  # noqa: F821 - the course's settings\n"
         "HERE = Path(__file__).resolve().parent\n"
         "c.CourseDirectory.root = str(HERE)\n"
         f"c.CourseDirectory.source_directory = {str(Path(source).resolve())!r}\n"

@@ -1,65 +1,42 @@
-"""The grading engine shared by ``grade.py`` (a class) and ``selfcheck.py`` (one learner).
+"""The grading engine shared by ``attention-grade`` (a class) and ``attention-check`` (one learner).
 
 Everything here runs nbgrader itself, in-process, through its Python API (``NbGraderAPI``):
-``generate_assignment`` once per batch to build a *template* (the release and a gradebook that
-knows every cell), then, per learner × assignment, ``autograde`` and ``generate_feedback`` in a
-private nbgrader course directory::
+:func:`build_template` releases every assignment once per batch (the one release function,
+:func:`attention_grader.release.release`) into a *template* (the release and a gradebook that
+knows every cell); then :func:`grade_job`, per learner x assignment, runs ``autograde`` and
+``generate_feedback`` in a private nbgrader course directory::
 
     <job>/course/gradebook.db                      copy of the template's gradebook
-    <job>/course/submitted/<student>/<assignment>/  the learner's notebook(s), after _repair
+    <job>/course/submitted/<student>/<assignment>/  the learner's notebook(s), after repair
     <job>/course/autograded/..., feedback/...      written by nbgrader
-    <job>/jupyter/kernels/python3/kernel.json      the kernel: _kernel.py (limits, sandbox)
+    <job>/jupyter/kernels/python3/kernel.json      the kernel: attention_grader.kernel
     <job>/home, <job>/runtime                      the kernel's HOME and connection files
 
-Each job runs in its own process (``_pool``); nothing a learner's notebook does can reach
-another job's gradebook, files or kernel. The parent merges the results.
+Each job runs in a worker process (:mod:`attention_grader.pool`); nothing a learner's notebook
+does can reach another job's gradebook, files or kernel. The parent merges the results.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import _preprocessors
-import _repair
 import nbformat
-from _common import (  # noqa: F401 - re-exported for the entry points
-    AUTOGRADER,
-    CONFIG_FILE,
-    COURSE,
-    ROOT,
-    SOLUTIONS,
-    discover_assignments,
-)
-from _preprocessors import CELL_TIMEOUT, KERNEL_DIED, KERNEL_UNRESPONSIVE
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
-from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute
 from traitlets.config import Config, PyFileConfigLoader
 
-#: Status of a learner × assignment row, most severe first (a row shows the most severe).
-STATUSES = (
-    "grader error",  # nbgrader failed for a reason of its own: the notes have its error
-    "time limit",  # grading the notebook exceeded the wall-clock limit: not graded
-    "unreadable notebook",  # corrupt JSON, empty, not a notebook, a broken zip
-    "missing",  # no notebook handed in for this assignment
-    "kernel died",  # graded up to the crash (os._exit, segfault, memory limit)
-    "timeout",  # a cell hit the per-cell time limit; graded, that cell scored 0
-    "repaired",  # graded after automatic repairs listed in the notes
-    "ok",
-)
-
-
-def worst(statuses) -> str:
-    statuses = set(statuses) or {"ok"}
-    return next(s for s in STATUSES if s in statuses)
+from . import preprocessors, repair
+from .paths import AUTOGRADER, CONFIG_FILE
+from .preprocessors import CELL_TIMEOUT, KERNEL_DIED, KERNEL_UNRESPONSIVE
+from .results import CellKind, CellResult, JobResult, NotebookResult, NotebookState, Status
+from .submissions import NotebookRef
 
 
 @dataclass
@@ -67,12 +44,51 @@ class Settings:
     """How to grade; the same for every job of a batch."""
 
     timeout: int | None = None  # seconds per cell; None: nbgrader_config.py's
-    wall_timeout: float = 900.0  # seconds per learner × assignment, all cells together
+    wall_timeout: float = 900.0  # seconds per learner x assignment, all cells together
     memory_mb: int = 2048  # address-space limit of each kernel
     file_mb: int = 1024  # largest file a kernel may write
     sandbox: bool = False
     masks: list[str] = field(default_factory=list)  # hidden from sandboxed kernels
     feedback: bool = True
+
+
+@dataclass
+class Template:
+    """The release of a batch's assignments, and the gradebook that knows their cells."""
+
+    path: Path  # <work>/template: source/ (snapshot), release/, gradebook.db, mpl/
+    assignments: dict[str, list[str]]  # {assignment: [notebook ids]}
+    cells: dict[tuple[str, str], list[CellResult]]  # graded cells, ungraded (0 points)
+
+    def zero_cells(self, assignment: str, notebook: str) -> list[CellResult]:
+        """The notebook's graded cells, each scored 0 (a test cell counts as failed)."""
+        return [
+            CellResult.ungraded(c.grade_id, c.kind, c.points)
+            for c in self.cells[(assignment, notebook)]
+        ]
+
+    def grade_ids(self) -> dict[tuple[str, str], set[str]]:
+        """Every grade_id of each released notebook (ungraded cells too), to match by content."""
+        found = {}
+        for assignment, notebook in self.cells:
+            path = self.path / "release" / assignment / f"{notebook}.ipynb"
+            found[(assignment, notebook)] = repair.grade_ids(nbformat.read(path, 4))
+        return found
+
+
+@dataclass
+class Job:
+    """One learner x one assignment to grade (sent to a worker process)."""
+
+    student: str
+    assignment: str
+    notebooks: list[str]  # every notebook of the assignment
+    refs: dict[str, NotebookRef]  # the notebooks handed in, by notebook id
+    notes: list[str]  # notes known before grading (how the files were found)
+    extras: dict[str, str]  # timestamp.txt, submission_secret.txt
+    template: str
+    settings: Settings
+    job_dir: str
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,7 +103,11 @@ def nbgrader_config(
     settings: Settings | None = None,
     runtime: Path | None = None,
 ) -> Config:
-    """The course's nbgrader_config.py, pointed at a private course directory."""
+    """The course's nbgrader_config.py, pointed at a private course directory.
+
+    The pipeline (which preprocessors autograde and feedback run) is the configuration file's;
+    only folders, the per-cell timeout and the sandbox's kernel transport are set here.
+    """
     cfg = PyFileConfigLoader(CONFIG_FILE.name, path=str(AUTOGRADER)).load_config()
     cfg.CourseDirectory.root = str(root)
     cfg.CourseDirectory.source_directory = str(source)
@@ -99,34 +119,6 @@ def nbgrader_config(
     if settings.timeout:
         cfg.Execute.timeout = int(settings.timeout)
         cfg.ExecutePreprocessor.timeout = int(settings.timeout)
-    # Autograde: our Execute (survives dead kernels) and stderr relabelled in test cells.
-    steps = cfg.Autograde.get("autograde_preprocessors") or list(
-        Autograde.class_traits()["autograde_preprocessors"].default()
-    )
-    graded = []
-    for step in steps:
-        name = step if isinstance(step, str) else f"{step.__module__}.{step.__name__}"
-        if step is Execute or name.endswith(".Execute"):
-            graded += [_preprocessors.GraderExecute, _preprocessors.StderrAsText]
-        else:
-            graded.append(step)
-    cfg.Autograde.autograde_preprocessors = graded
-    # Feedback: quotes of hidden tests removed from outputs before ClearHiddenTests runs.
-    steps = list(
-        cfg.GenerateFeedback.get("preprocessors")
-        or [
-            "nbgrader.preprocessors.GetGrades",
-            "nbgrader.preprocessors.ClearHiddenTests",
-            "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-        ]
-    )
-    names = [s if isinstance(s, str) else s.__name__ for s in steps]
-    at = next((i for i, n in enumerate(names) if n.endswith("ClearHiddenTests")), None)
-    if at is None:
-        steps.insert(1, "nbgrader.preprocessors.ClearHiddenTests")
-        at = 1
-    steps.insert(at, _preprocessors.ScrubHiddenTests)
-    cfg.GenerateFeedback.preprocessors = steps
     if settings.sandbox:
         # The jailed kernel has no network, not even the grader's loopback: unix sockets.
         cfg.KernelManager.transport = "ipc"
@@ -165,14 +157,11 @@ def fast_alembic() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-class TemplateError(RuntimeError):
-    pass
+def build_template(source: Path, assignments: dict[str, list[str]], work: Path) -> Template:
+    """Release ``assignments`` of ``source`` into ``<work>/template`` (raises ReleaseError)."""
+    from .release import release
 
-
-def build_template(task: dict) -> dict:
-    """Release every assignment into ``task['template']`` (run in a child process)."""
-    source, template = Path(task["source"]), Path(task["template"])
-    assignments = task["assignments"]
+    template = Path(work) / "template"
     snapshot = template / "source"
     for assignment in assignments:  # a snapshot: authors may edit solutions/ meanwhile
         shutil.copytree(
@@ -180,45 +169,47 @@ def build_template(task: dict) -> dict:
             snapshot / assignment,
             ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
         )
-    fast_alembic()
-    cfg = nbgrader_config(template, snapshot, template / "release")
-    api = NbGraderAPI(config=cfg)
-    for assignment in assignments:
-        result = api.generate_assignment(assignment, force=True)
-        if not result["success"]:
-            raise TemplateError(
-                f"nbgrader generate_assignment {assignment} failed:\n"
-                f"{result.get('log', '')}\n{result.get('error', '')}"
-            )
+    # Matplotlib's font cache, built once (in a child, so this process's matplotlib is
+    # untouched) while nbgrader releases; every kernel gets a private copy.
+    fonts = subprocess.Popen(
+        [sys.executable, "-c", "import matplotlib.font_manager"],
+        env={**os.environ, "MPLCONFIGDIR": str(template / "mpl")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        release(
+            snapshot,
+            template / "release",
+            assignments=list(assignments),
+            gradebook=template / "gradebook.db",
+        )
+    finally:
+        fonts.wait()
     cells = {}
     for assignment, notebooks in assignments.items():
         for notebook in notebooks:
             nb = nbformat.read(template / "release" / assignment / f"{notebook}.ipynb", 4)
-            cells[f"{assignment}/{notebook}"] = [
-                {
-                    "grade_id": _repair.grade_id(c),
-                    "points": _repair.nbgrader_meta(c)["points"],
-                    "kind": "written" if _repair.nbgrader_meta(c).get("solution") else "test",
-                }
+            cells[(assignment, notebook)] = [
+                CellResult.ungraded(
+                    repair.grade_id(c), _kind(c), float(repair.nbgrader_meta(c)["points"])
+                )
                 for c in nb.cells
-                if _repair.nbgrader_meta(c).get("grade")
+                if repair.nbgrader_meta(c).get("grade")
             ]
-    # Warm matplotlib's font cache once; every kernel gets a copy (a private one each).
-    os.environ["MPLCONFIGDIR"] = str(template / "mpl")
-    try:
-        import matplotlib.font_manager  # noqa: F401 - builds the cache as a side effect
-    except Exception:  # noqa: BLE001 - only a speed-up
-        pass
-    return {"assignments": assignments, "cells": cells, "template": str(template)}
+    return Template(template, dict(assignments), cells)
+
+
+def _kind(cell) -> CellKind:
+    return CellKind.WRITTEN if repair.nbgrader_meta(cell).get("solution") else CellKind.TEST
 
 
 def warm_up(template: Path) -> None:
-    """Load, once in the parent, what every forked job would otherwise load for itself.
+    """Load, once per worker process, what every job would otherwise load for itself.
 
     Measured: the first autograde + feedback in a fresh process costs about a second more
     than the next one (IPython, ipykernel's kernelspec helpers, pygments lexers, mistune
-    plugins, sqlite). Jobs are forked from the parent, so they inherit all of it. Only imports
-    and one HTML rendering: no threads, event loops or sockets (fork safety). Best effort.
+    plugins, sqlite). Only imports and one HTML rendering. Best effort.
     """
     try:
         import codeop  # noqa: F401
@@ -249,22 +240,19 @@ def warm_up(template: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# One job: one learner × one assignment, in its own course directory and process
+# One job: one learner x one assignment, in its own course directory and process
 # --------------------------------------------------------------------------------------------
 
-
-def read_ref(ref: dict) -> bytes:
-    """The bytes of a submitted notebook: a file, or a member of a zip (size-limited)."""
-    limit = _repair.MAX_BYTES + 1
-    if ref["kind"] == "zip":
-        with zipfile.ZipFile(ref["path"]) as archive, archive.open(ref["member"]) as member:
-            return member.read(limit)
-    with open(ref["path"], "rb") as handle:
-        return handle.read(limit)
+#: The file in a job's runtime folder where each of its kernels writes its process id, so the
+#: parent can kill the kernels of a job it stopped (they run in their own sessions).
+KERNEL_PIDS = "kernel-pids"
+_JUPYTER_PATH = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
 
 
 def write_kernelspec(job_dir: Path, template: Path, settings: Settings) -> None:
-    """The job's own ``python3`` kernel: _kernel.py with limits (and the sandbox)."""
+    """The job's own ``python3`` kernel: ``attention_grader.kernel`` with limits (and sandbox)."""
+    import json
+
     home, runtime = job_dir / "home", job_dir / "runtime"
     runtime.mkdir(parents=True, exist_ok=True)
     home.mkdir(parents=True, exist_ok=True)
@@ -277,9 +265,10 @@ def write_kernelspec(job_dir: Path, template: Path, settings: Settings) -> None:
         "home": str(home),
         "writable": [str(home), str(runtime)],
         "masks": list(settings.masks),
+        "pid_file": str(runtime / KERNEL_PIDS),
     }
     spec = {
-        "argv": [sys.executable, str(AUTOGRADER / "_kernel.py"), "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "attention_grader.kernel", "-f", "{connection_file}"],
         "display_name": "Python 3 (ipykernel, grading)",
         "language": "python",
         "interrupt_mode": "message" if settings.sandbox else "signal",
@@ -302,63 +291,52 @@ def write_kernelspec(job_dir: Path, template: Path, settings: Settings) -> None:
     spec_dir = job_dir / "jupyter" / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(
-        [str(job_dir / "jupyter"), *filter(None, [os.environ.get("JUPYTER_PATH")])]
-    )
+    # A worker process grades one job after another: this job's kernelspec replaces the last's.
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(job_dir / "jupyter"), *_JUPYTER_PATH])
     os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)
 
 
-def grade_job(job: dict) -> dict:
-    """Grade one learner's assignment (run in a child process; returns the result dict)."""
+def grade_job(job: Job) -> JobResult:
+    """Grade one learner's assignment (in a worker process)."""
     started = time.time()
-    settings = Settings(**job["settings"])
-    template = Path(job["template"])
-    job_dir = Path(job["job_dir"])
-    student, assignment = job["student"], job["assignment"]
+    settings, template, job_dir = job.settings, Path(job.template), Path(job.job_dir)
+    student, assignment = job.student, job.assignment
     root = job_dir / "course"
     submitted = root / "submitted" / student / assignment
     submitted.mkdir(parents=True)
     shutil.copy(template / "gradebook.db", root / "gradebook.db")
-    result = {
-        "student": student,
-        "assignment": assignment,
-        "notes": list(job.get("notes", [])),
-        "flags": list(job.get("flags", [])),
-        "notebooks": {},
-    }
-    flags, notes = result["flags"], result["notes"]
-    timing = result["timing"] = {}
+    result = JobResult(student, assignment, notes=list(job.notes))
+    flags, notes, timing = result.flags, result.notes, result.timing
 
     releases, learner_nbs = {}, {}
-    for notebook in job["notebooks"]:
+    for notebook in job.notebooks:
         releases[notebook] = nbformat.read(
             template / "release" / assignment / f"{notebook}.ipynb", 4
         )
-        entry = {"state": "missing"}
-        result["notebooks"][notebook] = entry
-        ref = job["refs"].get(notebook)
+        entry = result.notebooks[notebook] = NotebookResult()
+        ref = job.refs.get(notebook)
         if ref is None:  # another notebook of this assignment was handed in (else: no job)
             notes.append(f"notebook {notebook}.ipynb missing (scored 0)")
             continue
         try:
-            nb, repairs = _repair.prepare(read_ref(ref), releases[notebook])
-        except _repair.Unreadable as exc:
-            entry["state"] = "unreadable"
-            flags.append("unreadable notebook")
-            notes.append(f"{ref['label']}: {exc}")
+            nb, repairs = repair.prepare(ref.read(), releases[notebook])
+        except repair.Unreadable as exc:
+            entry.state = NotebookState.UNREADABLE
+            flags.append(Status.UNREADABLE)
+            notes.append(f"{ref.label}: {exc}")
             continue
         except (OSError, zipfile.BadZipFile, KeyError) as exc:
-            entry["state"] = "unreadable"
-            flags.append("unreadable notebook")
-            notes.append(f"{ref['label']}: could not be read ({exc})")
+            entry.state = NotebookState.UNREADABLE
+            flags.append(Status.UNREADABLE)
+            notes.append(f"{ref.label}: could not be read ({exc})")
             continue
         if repairs:
-            flags.append("repaired")
+            flags.append(Status.REPAIRED)
             notes.extend(repairs)
         learner_nbs[notebook] = nb
         nbformat.write(nb, submitted / f"{notebook}.ipynb")
-        entry["state"] = "submitted"
-    for name, text in job.get("extras", {}).items():  # timestamp.txt, submission_secret.txt
+        entry.state = NotebookState.SUBMITTED
+    for name, text in job.extras.items():  # timestamp.txt, submission_secret.txt
         (submitted / name).write_text(text, encoding="utf-8")
 
     if learner_nbs:
@@ -371,26 +349,26 @@ def grade_job(job: dict) -> dict:
         outcome = api.autograde(assignment, student, force=True, create=True)
         timing["autograde"] = round(time.time() - started - timing["setup"], 2)
         if not outcome["success"] and _kernel_failed_to_start(outcome):
-            flags.append("grader error")
+            flags.append(Status.GRADER_ERROR)
             notes.append(f"the grading kernel did not start: {_first_error(outcome)}")
         elif not outcome["success"]:
             # Last resort: the release with the learner's answers copied in.
             first_error = _first_error(outcome)
             for notebook, nb in learner_nbs.items():
                 nbformat.write(
-                    _repair.rebuild(nb, releases[notebook]), submitted / f"{notebook}.ipynb"
+                    repair.rebuild(nb, releases[notebook]), submitted / f"{notebook}.ipynb"
                 )
             retry = api.autograde(assignment, student, force=True, create=True)
             _append_log(job_dir, outcome)
             if retry["success"]:
-                flags.append("repaired")
+                flags.append(Status.REPAIRED)
                 notes.append(
                     "nbgrader could not grade the notebook as handed in "
                     f"({first_error}); graded the learner's answers copied into "
                     "the released notebook"
                 )
             else:
-                flags.append("grader error")
+                flags.append(Status.GRADER_ERROR)
                 notes.append(f"nbgrader failed: {first_error}")
             outcome = retry
         _append_log(job_dir, outcome)
@@ -404,23 +382,16 @@ def grade_job(job: dict) -> dict:
         if outcome["success"]:
             _collect(result, root, cfg, releases, settings)
 
-    for notebook, entry in result["notebooks"].items():
-        if "cells" not in entry:  # not graded: every cell scores 0
-            entry["cells"] = [
-                {
-                    "grade_id": _repair.grade_id(c),
-                    "kind": "written" if _repair.nbgrader_meta(c).get("solution") else "test",
-                    "points": float(_repair.nbgrader_meta(c)["points"]),
-                    "score": 0.0,
-                    "needs_manual": False,
-                    "failed": True,
-                    "message": None,
-                }
+    for notebook, entry in result.notebooks.items():
+        if entry.cells is None:  # not graded: every cell scores 0
+            entry.cells = [
+                CellResult.ungraded(
+                    repair.grade_id(c), _kind(c), float(repair.nbgrader_meta(c)["points"])
+                )
                 for c in releases[notebook].cells
-                if _repair.nbgrader_meta(c).get("grade")
+                if repair.nbgrader_meta(c).get("grade")
             ]
-    result["status"] = worst(flags)
-    result["seconds"] = round(time.time() - started, 2)
+    result.seconds = round(time.time() - started, 2)
     return result
 
 
@@ -444,16 +415,18 @@ def _append_log(job_dir: Path, outcome: dict) -> None:
         log.write("\n")
 
 
-def _collect(result: dict, root: Path, cfg: Config, releases: dict, settings: Settings) -> None:
+def _collect(
+    result: JobResult, root: Path, cfg: Config, releases: dict, settings: Settings
+) -> None:
     """Scores from the job's gradebook, messages and events from the autograded notebooks."""
-    student, assignment = result["student"], result["assignment"]
-    flags, notes = result["flags"], result["notes"]
+    student, assignment = result.student, result.assignment
+    flags, notes = result.flags, result.notes
     with Gradebook(cfg.CourseDirectory.db_url) as gb:
-        for notebook, entry in result["notebooks"].items():
+        for notebook, entry in result.notebooks.items():
             release_cells = {
-                _repair.grade_id(c): c
+                repair.grade_id(c): c
                 for c in releases[notebook].cells
-                if _repair.nbgrader_meta(c).get("grade")
+                if repair.nbgrader_meta(c).get("grade")
             }
             try:
                 graded = gb.find_submission_notebook(notebook, assignment, student)
@@ -463,41 +436,38 @@ def _collect(result: dict, root: Path, cfg: Config, releases: dict, settings: Se
             autograded = root / "autograded" / student / assignment / f"{notebook}.ipynb"
             cells_run = {}
             if autograded.exists():
-                entry["autograded"] = str(autograded)
+                entry.autograded = str(autograded)
                 nb = nbformat.read(autograded, 4)
-                cells_run = {_repair.grade_id(c): c for c in nb.cells if _repair.grade_id(c)}
+                cells_run = {repair.grade_id(c): c for c in nb.cells if repair.grade_id(c)}
                 _events(nb, notebook, flags, notes, settings)
             feedback = root / "feedback" / student / assignment / f"{notebook}.html"
             if feedback.exists():
-                entry["feedback"] = str(feedback)
-            if entry["state"] == "submitted":
-                entry["submitted"] = str(
+                entry.feedback = str(feedback)
+            if entry.state is NotebookState.SUBMITTED:
+                entry.submitted = str(
                     root / "submitted" / student / assignment / f"{notebook}.ipynb"
                 )
-            entry["cells"] = []
+            entry.cells = []
             for gid, cell in release_cells.items():
                 grade = grades.get(gid)
-                written = bool(_repair.nbgrader_meta(cell).get("solution"))
+                kind = _kind(cell)
+                points = float(repair.nbgrader_meta(cell)["points"])
                 run = cells_run.get(gid)
-                error = _error_of(run) if (run is not None and not written) else None
+                error = _error_of(run) if (run is not None and kind is CellKind.TEST) else None
                 score = None if grade is None else grade.auto_score
-                entry["cells"].append(
-                    {
-                        "grade_id": gid,
-                        "kind": "written" if written else "test",
-                        "points": float(_repair.nbgrader_meta(cell)["points"]),
-                        "score": None if score is None else float(score),
-                        "needs_manual": bool(grade.needs_manual_grade) if grade else False,
-                        "failed": (not written)
-                        and (
-                            score is None
-                            or float(score) < float(_repair.nbgrader_meta(cell)["points"])
-                        ),
-                        "message": error,
-                    }
+                entry.cells.append(
+                    CellResult(
+                        grade_id=gid,
+                        kind=kind,
+                        points=points,
+                        score=None if score is None else float(score),
+                        needs_manual=bool(grade.needs_manual_grade) if grade else False,
+                        failed=kind is CellKind.TEST and (score is None or float(score) < points),
+                        message=error,
+                    )
                 )
-            if entry["state"] == "graded" or entry["state"] == "submitted":
-                entry["state"] = "graded"
+            if entry.state is NotebookState.SUBMITTED:
+                entry.state = NotebookState.GRADED
             stderr = [
                 gid
                 for gid, c in cells_run.items()
@@ -519,7 +489,7 @@ def _events(nb, notebook: str, flags: list, notes: list, settings: Settings) -> 
         for output in cell.get("outputs", []):
             if output.get("output_type") != "error":
                 continue
-            name = _repair.grade_id(cell) or f"#{index + 1}"
+            name = repair.grade_id(cell) or f"#{index + 1}"
             if output.get("ename") == CELL_TIMEOUT:
                 timeouts.append(name)
             elif output.get("ename") == KERNEL_DIED and died is None:
@@ -527,16 +497,16 @@ def _events(nb, notebook: str, flags: list, notes: list, settings: Settings) -> 
             elif output.get("ename") == KERNEL_UNRESPONSIVE:
                 stuck = True
     if timeouts:
-        flags.append("timeout")
+        flags.append(Status.TIMEOUT)
         limit = f" {settings.timeout} s" if settings.timeout else ""
         notes.append(
             f"{notebook}: cell(s) stopped at the{limit} time limit: " + ", ".join(timeouts)
         )
     if died:
-        flags.append("kernel died")
+        flags.append(Status.KERNEL_DIED)
         notes.append(f"{notebook}: the kernel died in cell {died}; later test cells scored 0")
     if stuck:
-        flags.append("kernel died")
+        flags.append(Status.KERNEL_DIED)
         notes.append(
             f"{notebook}: the kernel stopped responding after a timeout; later test cells scored 0"
         )
@@ -544,13 +514,9 @@ def _events(nb, notebook: str, flags: list, notes: list, settings: Settings) -> 
 
 def _error_of(cell) -> str | None:
     """The first error a graded cell raised, as ``Name: message`` (hidden lines scrubbed)."""
-    secrets = _preprocessors.secrets_of([cell.source])
+    secrets = preprocessors.secrets_of([cell.source])
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
             text = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
-            return _preprocessors.strip_ansi(_preprocessors.scrub_text(text, secrets))
+            return preprocessors.strip_ansi(preprocessors.scrub_text(text, secrets))
     return None
-
-
-def as_json(obj) -> str:
-    return json.dumps(asdict(obj) if hasattr(obj, "__dataclass_fields__") else obj, indent=1)

@@ -2,18 +2,19 @@
 
 Usage::
 
-    python autograder/grade.py SUBMISSIONS [--out DIR] [--jobs N] [--timeout S] [--sandbox]
+    attention-grade SUBMISSIONS [--out DIR] [--jobs N] [--timeout S] [--sandbox]
     make grade SUBMISSIONS=path/to/submissions [GRADE_ARGS="--jobs 4 --sandbox"]
 
 SUBMISSIONS holds each learner's work either in nbgrader's layout
 ``<student>/<assignment>/<notebook>.ipynb`` (what ``nbgrader collect`` produces) or as one
-``<student>.zip`` / ``<student>.ipynb`` per learner (see ``_submissions.py``); both may be
+``<student>.zip`` / ``<student>.ipynb`` per learner (see ``submissions.py``); both may be
 mixed. Every learner is graded on every assignment of ``solutions/`` (``--source``), with
 ``autograder/nbgrader_config.py``, each learner × assignment in its own nbgrader course folder
-and process (``_engine.py``), N at a time (``_pool.py``). Outputs, in ``grading-output/`` by
-default (``_batch.py``): ``grades.csv`` (one row per learner × assignment, with a ``status``),
-``summary.txt``, ``grade-distribution.png``, ``feedback/<student>/<assignment>/*.html``,
-``logs/``, and ``nbgrader/`` (a course folder with the merged gradebook, for Formgrader).
+(``engine.py``), N at a time in worker processes (``pool.py``). Outputs, in
+``grading-output/`` by default (``batch.py``): ``grades.csv`` (one row per learner ×
+assignment, with a ``status``), ``summary.txt``, ``grade-distribution.png``,
+``feedback/<student>/<assignment>/*.html``, ``logs/``, and ``nbgrader/`` (a course folder
+with the merged gradebook, for Formgrader).
 
 Exit status: 0 when the batch completed — even if some learners' work could not be graded
 (their rows say why); 2 when the batch could not start (no such folder, no assignments, the
@@ -28,16 +29,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from .paths import ROOT, SOLUTIONS, InstructorError, default_workers, discover_assignments
 
-from _common import SOLUTIONS, InstructorError, default_workers, discover_assignments  # noqa: E402
-
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "grading-output"
+DEFAULT_OUT = ROOT / "grading-output"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="grade.py",
+        prog="attention-grade",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -106,10 +105,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def settings_from(args: argparse.Namespace, masks: list[Path]):
-    import _engine
+    from .engine import Settings
 
     wall = args.wall_timeout or max(900.0, 8.0 * (args.timeout or 0))
-    return _engine.Settings(
+    return Settings(
         timeout=args.timeout,
         wall_timeout=wall,
         memory_mb=args.memory_mb,
@@ -124,19 +123,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return grade(args)
     except InstructorError as exc:
-        print(f"grade.py: error: {exc}", file=sys.stderr)
+        print(f"attention-grade: error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:  # the venv is incomplete
         print(
-            f"grade.py: error: {exc}; run `make grade` (it installs what is needed)",
+            f"attention-grade: error: {exc}; run `make grade` (it installs what is needed)",
             file=sys.stderr,
         )
         return 2
 
 
 def grade(args: argparse.Namespace) -> int:
-    submissions, source = args.submissions.resolve(), args.source.resolve()
-    if not submissions.is_dir():
+    submissions_dir, source = args.submissions.resolve(), args.source.resolve()
+    if not submissions_dir.is_dir():
         raise InstructorError(f"no such folder of submissions: {args.submissions}")
     assignments = discover_assignments(source)
     if args.assignment:
@@ -152,43 +151,37 @@ def grade(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise InstructorError("--jobs must be at least 1")
     out = args.out.resolve()
-    if out == submissions or submissions in out.parents:
+    if out == submissions_dir or submissions_dir in out.parents:
         raise InstructorError("--out must not be inside the submissions folder")
     # Only now the heavy imports (nbgrader, nbconvert: seconds): errors above come at once.
-    import _batch
-    import _sandbox
-    import _submissions
+    from . import batch, sandbox, submissions
 
-    if args.sandbox and (problem := _sandbox.problem()):
+    if args.sandbox and (problem := sandbox.problem()):
         raise InstructorError(f"--sandbox is not available: {problem}")
-    _batch.prepare_out(out)
+    batch.prepare_out(out)
 
     work = Path(tempfile.mkdtemp(prefix="attention-grading-"))
     try:
-        masks = [submissions, out, source, SOLUTIONS, work]
-        settings = settings_from(args, _sandbox.default_masks(*masks) if args.sandbox else [])
+        masks = [submissions_dir, out, source, SOLUTIONS, work]
+        settings = settings_from(args, sandbox.default_masks(*masks) if args.sandbox else [])
         print(f"Releasing {len(assignments)} assignment(s) from {source} ...", file=sys.stderr)
-        info = _batch.build_template(source, assignments, work)
-        grade_ids = {
-            (a, nb): {c["grade_id"] for c in info["cells"][f"{a}/{nb}"]}
-            for a, nbs in assignments.items()
-            for nb in nbs
-        }
-        # Content matching also looks at ungraded cells: use every grade_id of the release.
-        grade_ids = _release_grade_ids(Path(info["template"]), assignments) or grade_ids
-        learners, warnings = _submissions.discover(submissions, assignments, grade_ids)
+        template = batch.build_template(source, assignments, work)
+        # Content matching also looks at ungraded cells: every grade_id of the release.
+        learners, warnings = submissions.discover(
+            submissions_dir, assignments, template.grade_ids()
+        )
         for warning in warnings:
-            print(f"grade.py: {warning}", file=sys.stderr)
+            print(f"attention-grade: {warning}", file=sys.stderr)
         if not learners:
-            raise InstructorError(f"no submissions found in {submissions}")
+            raise InstructorError(f"no submissions found in {submissions_dir}")
         print(
             f"Grading {len(learners)} learner(s) x {len(assignments)} assignment(s) with "
             f"{args.jobs} worker(s){' in the sandbox' if args.sandbox else ''} ...",
             file=sys.stderr,
         )
-        results = _batch.run(
+        results, _ = batch.run(
             learners=learners,
-            info=info,
+            template=template,
             work=work,
             out=out,
             source=source,
@@ -199,7 +192,7 @@ def grade(args: argparse.Namespace) -> int:
         )
     finally:
         if args.keep_work:
-            print(f"grade.py: work folders kept in {work}", file=sys.stderr)
+            print(f"attention-grade: work folders kept in {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
     print((out / "summary.txt").read_text(encoding="utf-8"))
@@ -211,19 +204,6 @@ def grade(args: argparse.Namespace) -> int:
         f"{out / 'nbgrader'})"
     )
     return 0
-
-
-def _release_grade_ids(template: Path, assignments: dict[str, list[str]]):
-    import _repair
-    import nbformat
-
-    found = {}
-    for assignment, notebooks in assignments.items():
-        for notebook in notebooks:
-            path = template / "release" / assignment / f"{notebook}.ipynb"
-            if path.exists():
-                found[(assignment, notebook)] = _repair.grade_ids(nbformat.read(path, 4))
-    return found
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
 """Start a grading kernel: resource limits, the optional sandbox, then an ordinary ipykernel.
 
-The batch grader points the ``python3`` kernelspec of each grading job at this file (see
-``_engine.write_kernelspec``); its settings arrive as JSON in ``ATTENTION_GRADER_KERNEL``:
+The batch grader points the ``python3`` kernelspec of each grading job at this module (see
+``engine.write_kernelspec``); its settings arrive as JSON in ``ATTENTION_GRADER_KERNEL``:
 
 - ``memory_mb``: address-space limit (``RLIMIT_AS``) of the kernel, so a learner who allocates
   too much gets a ``MemoryError`` (or a dead kernel) alone instead of the machine swapping;
 - ``file_mb``: largest file the kernel may write (``RLIMIT_FSIZE``), so nobody fills the disk;
-- ``sandbox``: re-execute this file inside bubblewrap (``_sandbox.command``) first.
+- ``sandbox``: re-execute this module inside bubblewrap (``sandbox.command``) first;
+- ``pid_file``: where the kernel appends its process id, so the grader can kill the kernels
+  of a job it stopped (jupyter_client starts them in their own session).
 
-Usage (by jupyter_client): ``python _kernel.py -f {connection_file}``.
+Usage (by jupyter_client): ``python -m attention_grader.kernel -f {connection_file}``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import json
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 INSIDE = "--inside-sandbox"
 
 
@@ -36,22 +37,31 @@ def _limit(resource_name: str, megabytes) -> None:
     resource.setrlimit(which, (value, value))  # hard limit too: learner code cannot raise it
 
 
+def _record_pid(settings: dict) -> None:
+    if settings.get("pid_file"):
+        try:
+            with open(settings["pid_file"], "a", encoding="utf-8") as handle:
+                handle.write(f"{os.getpid()}\n")
+        except OSError:
+            pass
+
+
 def main() -> None:
     settings = json.loads(os.environ.get("ATTENTION_GRADER_KERNEL") or "{}")
     args = sys.argv[1:]
     if settings.get("sandbox") and args[:1] != [INSIDE]:
-        sys.path.insert(0, HERE)
-        import _sandbox
+        _record_pid(settings)  # bwrap keeps this process id (execv)
+        from attention_grader import sandbox
 
         connection = args[args.index("-f") + 1] if "-f" in args[:-1] else None
-        jail = _sandbox.command(
+        jail = sandbox.command(
             cwd=os.getcwd(),
             writable=settings.get("writable", []),
             masks=settings.get("masks", []),
             home=settings["home"],
             readable=[connection] if connection else [],
         )
-        os.execv(jail[0], [*jail, sys.executable, os.path.abspath(__file__), INSIDE, *args])
+        os.execv(jail[0], [*jail, sys.executable, "-m", __spec__.name, INSIDE, *args])
     if args[:1] == [INSIDE]:
         args = args[1:]
     _limit("RLIMIT_AS", settings.get("memory_mb"))
@@ -62,9 +72,8 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crashing kernel leaves no core file
     except (ImportError, ValueError, OSError):
         pass
+    _record_pid(settings)  # inside the jail too: the kernel itself (bwrap keeps it a child)
     os.environ.pop("ATTENTION_GRADER_KERNEL", None)
-    # Learner code must not import the grader's modules by accident.
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
     sys.argv = [sys.argv[0], *args]
     from ipykernel import kernelapp
 

@@ -1,11 +1,15 @@
-"""Light helpers shared by the grading entry points (no nbgrader import: they load fast)."""
+"""Where the course lives, and light helpers shared by the commands (no nbgrader import).
+
+The package is installed in editable mode from ``autograder/attention_grader/`` of the
+repository (``pip install -e .``): the repository's folders are found from this file.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-AUTOGRADER = Path(__file__).resolve().parent
+AUTOGRADER = Path(__file__).resolve().parents[1]  # autograder/: nbgrader_config.py
 ROOT = AUTOGRADER.parent
 SOLUTIONS = ROOT / "solutions"
 COURSE = ROOT / "course"

@@ -1,4 +1,10 @@
-"""nbgrader preprocessors the batch grader adds to nbgrader's own autograde and feedback steps.
+"""The course's nbgrader preprocessors, named in ``autograder/nbgrader_config.py``.
+
+``Autograde.autograde_preprocessors`` runs :class:`GraderExecute` and :class:`StderrAsText` in
+place of nbgrader's ``Execute``; ``GenerateFeedback.preprocessors`` runs
+:class:`ScrubHiddenTests` before nbgrader's ``ClearHiddenTests``. Every nbgrader command that
+reads that configuration (``make grade``, ``make check``, ``nbgrader autograde`` in the
+exchange flow, Formgrader) grades with the same pipeline.
 
 - :class:`GraderExecute` — nbgrader's ``Execute``, except that a kernel that dies (``os._exit``,
   a segfault, the memory limit) or stops answering after a timeout no longer aborts the whole
@@ -19,7 +25,6 @@ from __future__ import annotations
 
 import re
 
-from _common import split_hidden
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import Preprocessor
@@ -27,6 +32,8 @@ from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool
+
+from .paths import split_hidden
 
 #: ``ename`` of the error outputs this module adds (the grade extraction looks for them).
 KERNEL_DIED = "KernelDied"

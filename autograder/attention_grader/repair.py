@@ -36,9 +36,10 @@ import re
 import uuid
 
 import nbformat
-from _common import split_hidden
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
+
+from .paths import split_hidden
 
 #: A submitted notebook larger than this is not read (a learner who saved 2 GB of output).
 MAX_BYTES = 64 * 1024 * 1024

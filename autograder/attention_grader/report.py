@@ -8,7 +8,7 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from _engine import STATUSES
+from .results import CellKind, JobResult, NotebookState, Status
 
 COLUMNS = [
     "student_id",  # as in the submissions folder (made safe for nbgrader paths)
@@ -24,26 +24,27 @@ COLUMNS = [
 ]
 
 
-def row_from_result(result: dict, out: Path) -> dict:
-    cells = [c for entry in result["notebooks"].values() for c in entry.get("cells", [])]
-    tests = [c for c in cells if c["kind"] == "test"]
-    written = [c for c in cells if c["kind"] == "written"]
+def row_from_result(result: JobResult, out: Path) -> dict:
+    """The ``grades.csv`` row of one learner x assignment (columns: :data:`COLUMNS`)."""
+    tests, written = result.cells(CellKind.TEST), result.cells(CellKind.WRITTEN)
     feedback = [
-        str(Path(e["feedback_out"]).relative_to(out))
-        for e in result["notebooks"].values()
-        if e.get("feedback_out")
+        str(Path(nb.feedback_out).relative_to(out))
+        for nb in result.notebooks.values()
+        if nb.feedback_out
     ]
-    error = result["status"] == "grader error"
+    status = result.status
     return {
-        "student_id": result["student"],
-        "assignment": result["assignment"],
-        "status": result["status"],
-        "code_score": "" if error else _num(sum(c["score"] or 0.0 for c in tests)),
-        "code_max": _num(sum(c["points"] for c in tests)),
-        "written_max": _num(sum(c["points"] for c in written)),
-        "written_to_grade": sum(1 for c in written if c["needs_manual"]),
-        "failed_tests": ";".join(c["grade_id"] for c in tests if c["failed"]),
-        "notes": "; ".join(dict.fromkeys(result["notes"])),
+        "student_id": result.student,
+        "assignment": result.assignment,
+        "status": status.value,
+        "code_score": ""
+        if status is Status.GRADER_ERROR
+        else _num(sum(c.score or 0.0 for c in tests)),
+        "code_max": _num(sum(c.points for c in tests)),
+        "written_max": _num(sum(c.points for c in written)),
+        "written_to_grade": sum(1 for c in written if c.needs_manual),
+        "failed_tests": ";".join(c.grade_id for c in tests if c.failed),
+        "notes": "; ".join(dict.fromkeys(result.notes)),
         "feedback": ";".join(feedback),
     }
 
@@ -75,7 +76,7 @@ def _fraction(row: dict) -> float:
 def summary(rows: list[dict], seconds: float, workers: int) -> str:
     assignments = sorted({r["assignment"] for r in rows})
     students = sorted({r["student_id"] for r in rows})
-    shown = [s for s in STATUSES[::-1] if any(r["status"] == s for r in rows)]
+    shown = [s.value for s in reversed(Status) if any(r["status"] == s.value for r in rows)]
     head = ["assignment", "learners", *shown, "mean code %", "median %"]
     table = []
     for assignment in assignments:
@@ -110,10 +111,10 @@ def summary(rows: list[dict], seconds: float, workers: int) -> str:
                 for i, (x, w) in enumerate(zip(line, widths, strict=True))
             )
         )
-    odd = [r for r in rows if r["status"] not in ("ok", "missing")]
+    odd = [r for r in rows if Status(r["status"]).needs_a_look]
     if odd:
         lines += ["", f"Rows to look at ({len(odd)}; all details in grades.csv):"]
-        for r in sorted(odd, key=lambda r: (STATUSES.index(r["status"]), r["student_id"]))[:60]:
+        for r in sorted(odd, key=lambda r: (Status(r["status"]).severity, r["student_id"]))[:60]:
             note = r["notes"] if len(r["notes"]) <= 150 else r["notes"][:147] + "..."
             lines.append(
                 f"  {r['student_id']} / {r['assignment']}: {r['status']}"
@@ -142,6 +143,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     students = sorted({r["student_id"] for r in rows})
     assignments = sorted({r["assignment"] for r in rows})
@@ -155,6 +157,7 @@ def plot(rows: list[dict], path: Path) -> None:
     left.hist(totals, bins=[i * 5 for i in range(21)], color="#0072B2", edgecolor="white")
     left.set_xlabel("total autograded score (% of code points, all assignments)")
     left.set_ylabel("learners")
+    left.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole learners, never 0.25
     left.set_title(f"{len(students)} learners")
     data = [[100 * _fraction(r) for r in rows if r["assignment"] == a] for a in assignments]
     right.boxplot(
@@ -190,25 +193,25 @@ class MergedGradebook:
         from nbgrader.api import Gradebook
         from sqlalchemy.exc import SAWarning
 
-        # nbgrader's own harmless "not in session" warnings (../shared/NOTES.md).
+        # nbgrader's own "... not in session" SAWarning is harmless: it is silenced here.
         warnings.filterwarnings("ignore", category=SAWarning)
         course_dir.mkdir(parents=True, exist_ok=True)
         self.path = course_dir / "gradebook.db"
         shutil.copy(template_db, self.path)
         self.gb = Gradebook(f"sqlite:///{self.path}")
 
-    def add(self, result: dict) -> None:
-        graded = {nb: e for nb, e in result["notebooks"].items() if e.get("state") == "graded"}
+    def add(self, result: JobResult) -> None:
+        graded = {nb: e for nb, e in result.notebooks.items() if e.state is NotebookState.GRADED}
         if not graded:
             return
-        student, assignment = result["student"], result["assignment"]
+        student, assignment = result.student, result.assignment
         self.gb.update_or_create_student(student)
         self.gb.update_or_create_submission(assignment, student)
         for notebook, entry in graded.items():
-            for cell in entry["cells"]:
-                grade = self.gb.find_grade(cell["grade_id"], notebook, assignment, student)
-                grade.auto_score = cell["score"]
-                grade.needs_manual_grade = cell["needs_manual"]
+            for cell in entry.cells or []:
+                grade = self.gb.find_grade(cell.grade_id, notebook, assignment, student)
+                grade.auto_score = cell.score
+                grade.needs_manual_grade = cell.needs_manual
         self.gb.db.commit()
 
     def close(self) -> None:

@@ -56,7 +56,7 @@ def problem() -> str | None:
 
 
 def _needed_read_paths() -> list[Path]:
-    """What a kernel needs to read: Python, the venv, the course package, this folder."""
+    """What a kernel needs to read: Python, the venv, the course package, this package."""
     paths = {
         Path(sys.prefix),
         Path(sys.base_prefix),

@@ -3,7 +3,7 @@
 Usage::
 
     make check                                   # your notebooks in course/
-    python autograder/selfcheck.py [NOTEBOOKS] [--out DIR] [--assignment NAME]
+    attention-check [NOTEBOOKS] [--out DIR] [--assignment NAME]
 
 NOTEBOOKS (default ``course/``) holds ``<assignment>/<notebook>.ipynb``. Each notebook is copied
 into a private nbgrader course folder and graded there — exactly as ``make grade`` grades a
@@ -25,9 +25,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import (  # noqa: E402 - after the path set-up above
+from .paths import (
     COURSE,
     ROOT,
     SOLUTIONS,
@@ -35,13 +33,14 @@ from _common import (  # noqa: E402 - after the path set-up above
     default_workers,
     discover_assignments,
 )
+from .results import CellKind, JobResult
 
 STUDENT = "you"
 DEFAULT_OUT = ROOT / "grading-output" / "self-check"
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="selfcheck.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="attention-check", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "notebooks",
         nargs="?",
@@ -89,7 +88,7 @@ def main(argv=None) -> int:
     try:
         return check(args)
     except InstructorError as exc:
-        print(f"selfcheck.py: error: {exc}", file=sys.stderr)
+        print(f"attention-check: error: {exc}", file=sys.stderr)
         return 2
 
 
@@ -105,38 +104,38 @@ def check(args) -> int:
         )
     if args.assignment:
         assignments = {a: n for a, n in assignments.items() if a in args.assignment}
-    import _batch  # nbgrader: seconds to import, after the quick checks above
-    import _engine
-    from _submissions import Learner
+    from . import batch  # nbgrader: seconds to import, after the quick checks above
+    from .engine import Settings
+    from .submissions import Learner, NotebookRef
 
     learner = Learner(student=STUDENT, origin="folder")
     for assignment, names in assignments.items():
         for name in names:
             path = notebooks / assignment / f"{name}.ipynb"
             if path.is_file():
-                learner.refs[(assignment, name)] = {
-                    "kind": "file",
-                    "path": str(path),
-                    "member": None,
-                    "label": str(path.relative_to(notebooks.parent)),
-                }
+                learner.refs[(assignment, name)] = NotebookRef(
+                    kind="file",
+                    path=str(path),
+                    member=None,
+                    label=str(path.relative_to(notebooks.parent)),
+                )
     assignments = {
         a: n for a, n in assignments.items() if any((a, name) in learner.refs for name in n)
     }
     if not assignments:
         raise InstructorError(f"none of the course's notebooks is in {notebooks}")
     out = args.out.resolve()
-    _batch.prepare_out(out)
+    batch.prepare_out(out)
     work = Path(tempfile.mkdtemp(prefix="attention-selfcheck-"))
     try:
-        settings = _engine.Settings(
+        settings = Settings(
             timeout=args.timeout, wall_timeout=max(900.0, 8.0 * (args.timeout or 0))
         )
         print(f"Grading {len(assignments)} notebook(s) of {args.notebooks} ...", file=sys.stderr)
-        info = _batch.build_template(source, assignments, work)
-        results = _batch.run(
+        template = batch.build_template(source, assignments, work)
+        results, rows = batch.run(
             learners=[learner],
-            info=info,
+            template=template,
             work=work,
             out=out,
             source=source,
@@ -147,38 +146,38 @@ def check(args) -> int:
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(report(results, args.notebooks, out))
-    full = all(r["row"]["code_score"] == r["row"]["code_max"] for r in results)
+    print(report(results, rows, args.notebooks, out))
+    full = all(row["code_score"] == row["code_max"] for row in rows)
     return 1 if args.strict and not full else 0
 
 
-def report(results: list[dict], notebooks: Path, out: Path) -> str:
-    results = sorted(results, key=lambda r: r["assignment"])
-    rows, failing = [], []
+def report(results: list[JobResult], rows: list[dict], notebooks: Path, out: Path) -> str:
+    """The table of points per notebook, the notes, and every failing check with its message."""
+    results = sorted(results, key=lambda r: r.assignment)
+    notes_of = {row["assignment"]: row["notes"] for row in rows}
+    table, failing = [], []
     total, top = 0.0, 0.0
     for result in results:
-        for name, entry in result["notebooks"].items():
-            cells = entry.get("cells", [])
-            tests = [c for c in cells if c["kind"] == "test"]
-            written = [c for c in cells if c["kind"] == "written"]
-            got = sum(c["score"] or 0.0 for c in tests)
-            most = sum(c["points"] for c in tests)
+        for name, entry in result.notebooks.items():
+            cells = entry.cells or []
+            tests = [c for c in cells if c.kind is CellKind.TEST]
+            written = [c for c in cells if c.kind is CellKind.WRITTEN]
+            got = sum(c.score or 0.0 for c in tests)
+            most = sum(c.points for c in tests)
             total, top = total + got, top + most
-            hand = sum(c["points"] for c in written)
-            rows.append(
+            hand = sum(c.points for c in written)
+            table.append(
                 [
-                    f"{result['assignment']}/{name}.ipynb",
+                    f"{result.assignment}/{name}.ipynb",
                     f"{got:g} / {most:g}",
                     f"{hand:g} by hand" if hand else "-",
-                    result["status"],
+                    result.status.value,
                 ]
             )
-            for c in tests:
-                if c["failed"]:
-                    failing.append((result["assignment"], c))
-    rows.append(["total", f"{total:g} / {top:g}", "", ""])
+            failing += [(result.assignment, c) for c in tests if c.failed]
+    table.append(["total", f"{total:g} / {top:g}", "", ""])
     head = ["notebook", "code points", "written", "status"]
-    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+    widths = [max(len(x) for x in col) for col in zip(head, *table, strict=True)]
 
     def line(cols):
         return "  ".join(
@@ -197,18 +196,18 @@ def report(results: list[dict], notebooks: Path, out: Path) -> str:
         line(head),
         line(["-" * w for w in widths]),
     ]
-    text += [line(r) for r in rows[:-1]] + [line(["-" * w for w in widths]), line(rows[-1])]
-    notes = [(r["assignment"], r["row"]["notes"]) for r in results if r["row"]["notes"]]
+    text += [line(r) for r in table[:-1]] + [line(["-" * w for w in widths]), line(table[-1])]
+    notes = [(r.assignment, notes_of[r.assignment]) for r in results if notes_of[r.assignment]]
     if notes:
         text += ["", "Notes:"] + [f"  {a}: {n}" for a, n in notes]
     if failing:
         text += ["", f"Failing checks ({len(failing)}):"]
         for assignment, cell in failing:
             text.append(
-                f"  {assignment} · {cell['grade_id']} ({cell['points']:g} point"
-                f"{'s' if cell['points'] != 1 else ''})"
+                f"  {assignment} · {cell.grade_id} ({cell.points:g} point"
+                f"{'s' if cell.points != 1 else ''})"
             )
-            message = cell.get("message") or "this test did not run (see the notes above)"
+            message = cell.message or "this test did not run (see the notes above)"
             lines = message.splitlines()
             for part in lines[:8]:
                 text.append(textwrap.indent(textwrap.fill(part, 92) or " ", "      "))
@@ -216,13 +215,7 @@ def report(results: list[dict], notebooks: Path, out: Path) -> str:
                 text.append("      ...")
     else:
         text += ["", "Every check passes."]
-    written = sum(
-        1
-        for r in results
-        for e in r["notebooks"].values()
-        for c in e.get("cells", [])
-        if c["kind"] == "written"
-    )
+    written = sum(len(r.cells(CellKind.WRITTEN)) for r in results)
     if written:
         text += ["", f"{written} written answer(s) are graded by a person, not by this check."]
     text += ["", f"Feedback (HTML, hidden tests removed): {out / 'feedback' / STUDENT}/"]

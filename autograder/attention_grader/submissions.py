@@ -27,7 +27,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import _repair
+from . import repair
 
 _IGNORED_PARTS = {".ipynb_checkpoints", "__MACOSX", "__pycache__"}
 _SAFE = re.compile(r"[^A-Za-z0-9_.@+-]")
@@ -39,11 +39,32 @@ def safe_student_id(name: str) -> str:
     return cleaned
 
 
+@dataclass(frozen=True)
+class NotebookRef:
+    """Where a submitted notebook is: a file, or a member of a zip (not read until needed)."""
+
+    kind: str  # "file" or "zip"
+    path: str  # the file, or the zip
+    member: str | None  # the zip member
+    label: str  # how notes name it: "alice/01_dot_product/01_dot_product.ipynb"
+    parts: tuple[str, ...] = ()  # path parts inside the learner's entry (for matching)
+    mtime: float = 0.0  # the newest copy wins a tie
+
+    def read(self) -> bytes:
+        """The notebook's bytes, at most ``repair.MAX_BYTES + 1`` of them."""
+        limit = repair.MAX_BYTES + 1
+        if self.kind == "zip":
+            with zipfile.ZipFile(self.path) as archive, archive.open(self.member) as member:
+                return member.read(limit)
+        with open(self.path, "rb") as handle:
+            return handle.read(limit)
+
+
 @dataclass
 class Learner:
     student: str
     origin: str  # what was found: "folder", "zip" or "notebook"
-    refs: dict[tuple[str, str], dict] = field(default_factory=dict)  # (assignment, nb) -> ref
+    refs: dict[tuple[str, str], NotebookRef] = field(default_factory=dict)  # (assignment, nb)
     notes: dict[str, list[str]] = field(default_factory=dict)  # per assignment
     general: list[str] = field(default_factory=list)  # notes for every row of the learner
     unreadable: bool = False  # a broken zip, or a file too broken to tell what it is
@@ -52,7 +73,7 @@ class Learner:
     extras: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def _candidates(entry: Path, learner: Learner) -> list[dict]:
+def _candidates(entry: Path, learner: Learner) -> list[NotebookRef]:
     """Every notebook file of one learner entry, as refs (not read yet)."""
     refs = []
     if entry.is_dir():
@@ -61,14 +82,14 @@ def _candidates(entry: Path, learner: Learner) -> list[dict]:
             if _IGNORED_PARTS & set(rel.parts) or not path.is_file():
                 continue
             refs.append(
-                {
-                    "kind": "file",
-                    "path": str(path),
-                    "member": None,
-                    "parts": list(rel.parts),
-                    "label": f"{entry.name}/{rel.as_posix()}",
-                    "mtime": path.stat().st_mtime,
-                }
+                NotebookRef(
+                    kind="file",
+                    path=str(path),
+                    member=None,
+                    parts=rel.parts,
+                    label=f"{entry.name}/{rel.as_posix()}",
+                    mtime=path.stat().st_mtime,
+                )
             )
         for extra in [*entry.glob("*/timestamp.txt"), *entry.glob("*/submission_secret.txt")]:
             try:
@@ -91,25 +112,25 @@ def _candidates(entry: Path, learner: Learner) -> list[dict]:
             if _IGNORED_PARTS & set(parts) or parts[-1].startswith("._"):
                 continue
             refs.append(
-                {
-                    "kind": "zip",
-                    "path": str(entry),
-                    "member": info.filename,
-                    "parts": parts,
-                    "label": f"{entry.name}:{'/'.join(parts)}",
-                    "mtime": _zip_time(info),
-                }
+                NotebookRef(
+                    kind="zip",
+                    path=str(entry),
+                    member=info.filename,
+                    parts=tuple(parts),
+                    label=f"{entry.name}:{'/'.join(parts)}",
+                    mtime=_zip_time(info),
+                )
             )
     else:
         refs.append(
-            {
-                "kind": "file",
-                "path": str(entry),
-                "member": None,
-                "parts": [entry.name],
-                "label": entry.name,
-                "mtime": entry.stat().st_mtime,
-            }
+            NotebookRef(
+                kind="file",
+                path=str(entry),
+                member=None,
+                parts=(entry.name,),
+                label=entry.name,
+                mtime=entry.stat().st_mtime,
+            )
         )
     return refs
 
@@ -127,9 +148,11 @@ def _stem_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def _rank(ref: dict, assignments: dict[str, list[str]]) -> tuple[int, tuple[str, str]] | None:
+def _rank(
+    ref: NotebookRef, assignments: dict[str, list[str]]
+) -> tuple[int, tuple[str, str]] | None:
     """(rank, (assignment, notebook)) by name; lower rank is a better match."""
-    parts = ref["parts"]
+    parts = ref.parts
     stem = Path(parts[-1]).stem
     parent = parts[-2] if len(parts) > 1 else None
     for assignment, notebooks in assignments.items():
@@ -143,18 +166,16 @@ def _rank(ref: dict, assignments: dict[str, list[str]]) -> tuple[int, tuple[str,
     return None
 
 
-def _by_content(ref: dict, grade_ids: dict[tuple[str, str], set[str]]):
+def _by_content(ref: NotebookRef, grade_ids: dict[tuple[str, str], set[str]]):
     """Match a notebook with an unknown name by the grade_ids it shares with a release."""
     try:
-        import _engine
-
-        data = _repair.load_json(_engine.read_ref(ref))
-    except (_repair.Unreadable, OSError, zipfile.BadZipFile, KeyError, RuntimeError):
+        data = repair.load_json(ref.read())
+    except (repair.Unreadable, OSError, zipfile.BadZipFile, KeyError, RuntimeError):
         return None
     found = {
         gid
         for cell in data.get("cells", [])
-        if isinstance(cell, dict) and (gid := _repair.grade_id(cell))
+        if isinstance(cell, dict) and (gid := repair.grade_id(cell))
     }
     best = max(grade_ids, key=lambda key: len(grade_ids[key] & found), default=None)
     if best is None or not grade_ids[best] & found:
@@ -189,7 +210,7 @@ def discover(
     return list(learners.values()), warnings
 
 
-def _assign(learner: Learner, refs: list[dict], assignments, grade_ids) -> None:
+def _assign(learner: Learner, refs: list[NotebookRef], assignments, grade_ids) -> None:
     chosen: dict[tuple[str, str], list[tuple]] = {}
     unmatched = []
     for ref in refs:
@@ -201,34 +222,28 @@ def _assign(learner: Learner, refs: list[dict], assignments, grade_ids) -> None:
             unmatched.append(ref)
             continue
         rank, key = ranked
-        chosen.setdefault(key, []).append((rank, -ref["mtime"], ref["label"], ref))
+        chosen.setdefault(key, []).append((rank, -ref.mtime, ref.label, ref))
     only = [(a, nb) for a, nbs in assignments.items() for nb in nbs]
     if unmatched and len(only) == 1 and only[0] not in chosen and len(unmatched) == 1:
         # One notebook, one assignment: it can only be that one (even if unreadable).
-        chosen[only[0]] = [(4, 0, unmatched[0]["label"], unmatched[0])]
+        chosen[only[0]] = [(4, 0, unmatched[0].label, unmatched[0])]
         unmatched = []
     for key, options in chosen.items():
         options.sort(key=lambda option: option[:3])
         best = options[0][3]
-        learner.refs[key] = {k: best[k] for k in ("kind", "path", "member", "label")}
+        learner.refs[key] = best
         notes = learner.notes.setdefault(key[0], [])
         if options[0][0] >= 2:
-            notes.append(f"graded {best['label']} as {key[1]}.ipynb")
+            notes.append(f"graded {best.label} as {key[1]}.ipynb")
         if len(options) > 1:
             others = ", ".join(option[2] for option in options[1:])
-            notes.append(
-                f"several files for {key[1]}.ipynb: graded {best['label']}, ignored {others}"
-            )
+            notes.append(f"several files for {key[1]}.ipynb: graded {best.label}, ignored {others}")
     for ref in unmatched:
         try:
-            import _engine
-
-            _repair.load_json(_engine.read_ref(ref))
-        except (_repair.Unreadable, OSError, zipfile.BadZipFile, KeyError) as exc:
+            repair.load_json(ref.read())
+        except (repair.Unreadable, OSError, zipfile.BadZipFile, KeyError) as exc:
             # Cannot tell which assignment it was for: every row without a notebook says so.
             learner.unreadable = True
-            learner.general.append(
-                f"{ref['label']}: {exc} (cannot tell which assignment it is for)"
-            )
+            learner.general.append(f"{ref.label}: {exc} (cannot tell which assignment it is for)")
             continue
-        learner.general.append(f"{ref['label']}: not recognised as any assignment's notebook")
+        learner.general.append(f"{ref.label}: not recognised as any assignment's notebook")
