@@ -17,7 +17,7 @@ import math
 import numpy as np
 import scipy.special
 
-from . import right
+from .registry import right
 
 # ============================================================================================
 # dot_product_scores(Q, K) -> (..., n_q, n_k)

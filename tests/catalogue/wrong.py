@@ -24,7 +24,7 @@ import attention_course.reference as R  # noqa: N812 - a learner habit under tes
 from attention_course.reference import dot_product_scores as reference_scores
 from attention_course.reference import softmax as sm
 
-from . import wrong
+from .registry import wrong
 
 NAMED_REFERENCE = "calls the course's reference"
 DIFFERING = "the first differing entry is at index"
@@ -263,6 +263,20 @@ def softmax_minus_mean(x, axis=-1):
 def softmax_minus_min(x, axis=-1):
     e = np.exp(x - np.min(x, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
+
+
+ENDLESS_LOOP = "endless loop"
+
+
+@wrong("softmax", "random", ENDLESS_LOOP, "did not return within", "`while True:`")
+def softmax_while_true_never_breaks(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    p = e / e.sum(axis=axis, keepdims=True)
+    while True:  # "renormalise until the total is 1": the total of all rows is n_q, never 1
+        p = p / p.sum(axis=axis, keepdims=True)
+        if abs(p.sum() - 1.0) < 1e-12:
+            break
+    return p
 
 
 @wrong("softmax", "random", "log-softmax")

@@ -27,9 +27,9 @@ from types import CodeType
 
 import numpy as np
 
-from . import compare
+from . import compare, runner
 from .messages import CheckFailed, wrap
-from .runner import TIME_LIMIT_SECONDS, Outcome, call, quiet_call, signature_problem
+from .runner import Outcome, call, quiet_call, signature_problem
 
 
 class OutputKind(Enum):
@@ -352,7 +352,7 @@ class _Check:
         """Run the learner's function; fail at once (and remember it) if it runs out of time."""
         outcome = call(self.fn, args, kwargs, self.exercise.forbidden, self.exercise.arg_names)
         if outcome.timed_out:
-            body = f"{_ENDLESS.format(limit=TIME_LIMIT_SECONDS)}\n{called_with}"
+            body = f"{_ENDLESS.format(limit=runner.TIME_LIMIT_SECONDS)}\n{called_with}"
             code = _code(self.fn)
             if code is not None:
                 _STOPPED[code] = body

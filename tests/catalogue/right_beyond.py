@@ -1,0 +1,228 @@
+"""Correct alternatives for notebooks 06-08: each must get full marks on every case and seed.
+
+Einsum, loops, ``np.tri``, an additive mask, a single-pass online softmax, tiles over queries
+as well as keys, a FlashAttention-1 style update, ...
+
+Shape legend: ``...`` batch dimensions, ``n_q`` queries, ``n_k`` keys and values, ``d_k``
+query/key width (of one head), ``d_v`` value width (of one head), ``n_heads`` heads, ``n`` the
+softmax axis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attention_course import reference as R  # noqa: N812 - a learner habit under test
+
+from .blocks_beyond import head_mask, merge, online, project, safe_softmax, scaled_scores, tiled
+from .registry import right
+
+# ============================================================================================
+# Correct alternatives: full marks on every case and seed
+# ============================================================================================
+
+
+@right("causal_mask")
+def causal_np_tri(n_q, n_k=None):
+    return np.tri(n_q, n_k, dtype=bool)  # np.tri's M=None already means M = N
+
+
+@right("causal_mask")
+def causal_by_comparison(n_q, n_k=None):
+    n_k = n_q if n_k is None else n_k
+    return np.arange(n_k)[None, :] <= np.arange(n_q)[:, None]
+
+
+@right("causal_mask")
+def causal_by_loops(n_q, n_k=None):
+    if n_k is None:
+        n_k = n_q
+    return np.array([[j <= i for j in range(n_k)] for i in range(n_q)], dtype=bool)
+
+
+@right("padding_mask")
+def padding_by_loop(lengths, n_k):
+    mask = np.zeros((len(lengths), 1, n_k), dtype=bool)
+    for b, length in enumerate(lengths):
+        mask[b, 0, :length] = True
+    return mask
+
+
+@right("padding_mask")
+def padding_less_outer(lengths, n_k):
+    return np.greater.outer(lengths, np.arange(n_k))[:, None, :]  # lengths[b] > j
+
+
+@right("masked_attention")
+def masked_einsum(Q, K, V, mask=None):
+    scores = np.einsum("...qd,...kd->...qk", Q, K) / np.sqrt(Q.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    weights = safe_softmax(scores)
+    return np.einsum("...qk,...kd->...qd", weights, V), weights
+
+
+@right("masked_attention")
+def masked_additive_logsumexp(Q, K, V, mask=None):
+    """Converts the boolean mask to an additive one and uses a guarded log-sum-exp."""
+    scores = scaled_scores(Q, K)
+    if mask is not None:
+        scores = scores + np.where(mask, 0.0, -np.inf)
+    m = scores.max(axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    total = np.exp(scores - m).sum(axis=-1, keepdims=True)
+    safe_total = np.where(total > 0, total, 1.0)
+    weights = np.where(total > 0, np.exp(scores - m - np.log(safe_total)), 0.0)
+    return weights @ V, weights
+
+
+@right("masked_attention")
+def masked_query_by_query(Q, K, V, mask=None):
+    """Loops over the batch and the queries; a fully masked query keeps its zeros."""
+    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+    n_q, n_k = Q.shape[-2], K.shape[-2]
+    if mask is not None:
+        batch = np.broadcast_shapes(batch, np.shape(mask)[:-2])
+    Qb, Kb, Vb = (np.broadcast_to(A, (*batch, *A.shape[-2:])) for A in (Q, K, V))
+    keep = np.ones((n_q, n_k), bool) if mask is None else mask
+    keep = np.broadcast_to(keep, (*batch, n_q, n_k))
+    weights = np.zeros((*batch, n_q, n_k))
+    output = np.zeros((*batch, n_q, V.shape[-1]))
+    for idx in np.ndindex(*batch):
+        for i in range(n_q):
+            allowed = keep[idx][i]
+            if not allowed.any():
+                continue
+            s = Kb[idx][allowed] @ Qb[idx][i] / np.sqrt(Q.shape[-1])
+            e = np.exp(s - s.max())
+            weights[idx][i, allowed] = e / e.sum()
+            output[idx][i] = weights[idx][i] @ Vb[idx]
+    return output, weights
+
+
+@right("multi_head_attention")
+def mha_loop_over_heads(X, Z, W_q, W_k, W_v, W_o, n_heads, mask=None):
+    d_k, d_v = W_q.shape[1] // n_heads, W_v.shape[1] // n_heads
+    outs, maps = [], []
+    for h in range(n_heads):
+        cols_k, cols_v = slice(h * d_k, (h + 1) * d_k), slice(h * d_v, (h + 1) * d_v)
+        out, w = R.cross_attention(X, Z, W_q[:, cols_k], W_k[:, cols_k], W_v[:, cols_v], mask)
+        outs.append(out)
+        maps.append(w)
+    return np.concatenate(outs, axis=-1) @ W_o, np.stack(maps, axis=-3)
+
+
+@right("multi_head_attention")
+def mha_einsum(X, Z, W_q, W_k, W_v, W_o, n_heads, mask=None):
+    d_k, d_v = W_q.shape[1] // n_heads, W_v.shape[1] // n_heads
+    Q = np.einsum("...nm,mhd->...hnd", X, W_q.reshape(-1, n_heads, d_k))
+    K = np.einsum("...nm,mhd->...hnd", Z, W_k.reshape(-1, n_heads, d_k))
+    V = np.einsum("...nm,mhd->...hnd", Z, W_v.reshape(-1, n_heads, d_v))
+    scores = np.einsum("...hqd,...hkd->...hqk", Q, K) / np.sqrt(d_k)
+    if mask is not None:
+        scores = np.where(np.asarray(mask)[..., None, :, :], scores, -np.inf)
+    weights = safe_softmax(scores)
+    heads = np.einsum("...hqk,...hkd->...qhd", weights, V)
+    return np.einsum("...qhd,hdo->...qo", heads, W_o.reshape(n_heads, d_v, -1)), weights
+
+
+@right("multi_head_attention")
+def mha_reshape_with_reference_attention(X, Z, W_q, W_k, W_v, W_o, n_heads, mask=None):
+    Q, K, V = project(X, Z, W_q, W_k, W_v, n_heads)
+    heads, weights = R.scaled_dot_product_attention(Q, K, V, mask=head_mask(mask))
+    return merge(heads) @ W_o, weights
+
+
+@right("online_softmax")
+def online_textbook(x, block_size):
+    return online(x, block_size)
+
+
+@right("online_softmax")
+def online_single_pass(x, block_size):
+    """One pass over x: each block's exponentials are kept against the maximum of their time,
+    and only rescaled (not recomputed) at the end."""
+    m = np.full(x.shape[:-1] + (1,), -np.inf)
+    total = np.zeros(x.shape[:-1] + (1,))
+    pieces = []
+    for start in range(0, x.shape[-1], block_size):
+        block = x[..., start : start + block_size]
+        m_new = np.maximum(m, block.max(axis=-1, keepdims=True))
+        shift = np.where(np.isfinite(m_new), m_new, 0)
+        total = total * np.exp(m - shift)  # exp(-inf) = 0 while nothing was summed
+        e = np.exp(block - shift)
+        total = total + e.sum(axis=-1, keepdims=True)
+        pieces.append((e, shift))
+        m = m_new
+    final = np.where(np.isfinite(m), m, 0)
+    out = np.concatenate([e * np.exp(shift - final) for e, shift in pieces], axis=-1)
+    return np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+
+
+@right("online_softmax")
+def online_row_by_row_float32(x, block_size):
+    """Python loops over the rows, keeping the input's dtype."""
+    out = np.zeros_like(x)
+    for idx in np.ndindex(*x.shape[:-1]):
+        row = x[idx]
+        m, total = -np.inf, 0.0
+        for start in range(0, row.shape[0], block_size):
+            block = row[start : start + block_size]
+            m_new = max(m, float(block.max()))
+            if m_new == -np.inf:
+                continue
+            total = total * (np.exp(m - m_new) if m > -np.inf else 0.0)
+            total += float(np.exp(block - m_new).sum())
+            m = m_new
+        if total > 0:
+            out[idx] = np.exp(row - m) / total
+    return out
+
+
+@right("tiled_attention")
+def tiled_textbook(Q, K, V, block_size, mask=None):
+    return tiled(Q, K, V, block_size, mask)
+
+
+@right("tiled_attention")
+def tiled_query_and_key_blocks(Q, K, V, block_size, mask=None):
+    """Tiles over queries as well (as FlashAttention does), block_size x block_size scores."""
+    n_q, n_k = Q.shape[-2], K.shape[-2]
+    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+    if mask is not None:
+        batch = np.broadcast_shapes(batch, mask.shape[:-2])
+        mask = np.broadcast_to(mask, (*batch, n_q, n_k))
+    out = np.zeros((*batch, n_q, V.shape[-1]))
+    for q0 in range(0, n_q, block_size):
+        sub = None if mask is None else mask[..., q0 : q0 + block_size, :]
+        out[..., q0 : q0 + block_size, :] = tiled(
+            Q[..., q0 : q0 + block_size, :], K, V, block_size, sub
+        )
+    return out
+
+
+@right("tiled_attention")
+def tiled_flash1_normalised_output(Q, K, V, block_size, mask=None):
+    """FlashAttention-1's update: the output stays normalised after every block."""
+    n_q, n_k = Q.shape[-2], K.shape[-2]
+    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+    if mask is not None:
+        batch = np.broadcast_shapes(batch, mask.shape[:-2])
+        mask = np.broadcast_to(mask, (*batch, n_q, n_k))
+    m = np.full((*batch, n_q, 1), -np.inf)
+    total = np.zeros((*batch, n_q, 1))
+    out = np.zeros((*batch, n_q, V.shape[-1]))
+    for k0 in range(0, n_k, block_size):
+        S = np.einsum("...qd,...kd->...qk", Q, K[..., k0 : k0 + block_size, :])
+        S = S / np.sqrt(Q.shape[-1])
+        if mask is not None:
+            S = np.where(mask[..., k0 : k0 + block_size], S, -np.inf)
+        m_new = np.maximum(m, S.max(axis=-1, keepdims=True))
+        shift = np.where(np.isfinite(m_new), m_new, 0)
+        alpha = np.exp(m - shift)
+        P = np.exp(S - shift)
+        new_total = alpha * total + P.sum(axis=-1, keepdims=True)
+        numerator = out * (alpha * total) + P @ V[..., k0 : k0 + block_size, :]
+        out = np.divide(numerator, new_total, out=np.zeros_like(numerator), where=new_total > 0)
+        total, m = new_total, m_new
+    return out
