@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
 import inspect
 import io
 import os
+import signal
 import sys
+import threading
 import time
+import types
 import warnings
 
 import catalogue.right  # noqa: F401 - registers the correct alternatives
@@ -29,7 +31,7 @@ from catalogue import CORE_EXERCISES, RIGHT
 
 from attention_course import checks
 from attention_course import reference as ref
-from attention_course.checks import CheckFailed, compare, inputs, runner, self_cross
+from attention_course.checks import CheckFailed, compare, inputs, messages, runner, self_cross
 
 # These machinery tests cover the core exercises; 06-08 are tested with their catalogue.
 EXERCISES = {name: checks.EXERCISES[name] for name in CORE_EXERCISES}
@@ -235,11 +237,10 @@ def test_an_existing_profiler_is_restored():
 
 def _reference_copy():
     """A second instance of the reference module, as after importlib.reload: new code objects,
-    same file."""
-    spec = importlib.util.spec_from_file_location("reference_copy", ref.__file__)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    same file (compiled from the installed module's source, under its file name)."""
+    namespace = {"__name__": "reference_copy", "__package__": "attention_course"}
+    exec(compile(inspect.getsource(ref), ref.__file__, "exec"), namespace)
+    return types.SimpleNamespace(**namespace)
 
 
 def _via_helper(x, axis=-1):
@@ -586,3 +587,113 @@ def test_checks_are_fast():
     typical, slowest = sorted(durations)[len(durations) // 2], max(durations)
     assert typical < 0.05, f"typical check took {typical:.3f} s"
     assert slowest < 1.0, f"slowest check took {slowest:.3f} s"
+
+
+# ---- an endless loop is stopped, named, and not run again ------------------------------------
+
+
+def _no_alarm(signum, frame):  # pragma: no cover - the test's own timer never fires
+    raise AssertionError("the previous timer fired during the test")
+
+
+@pytest.mark.skipif(not runner.time_limit_available(), reason="needs SIGALRM on the main thread")
+def test_an_endless_loop_is_stopped_named_and_not_run_again(monkeypatch):
+    monkeypatch.setattr(runner, "TIME_LIMIT_SECONDS", 0.5)
+    calls = []
+
+    def softmax(x, axis=-1):
+        calls.append(x.shape)
+        i = 0
+        while i < x.shape[0]:  # i is never advanced
+            x = x - x.max(axis=axis, keepdims=True)
+        return x
+
+    previous = signal.signal(signal.SIGALRM, _no_alarm)
+    signal.setitimer(signal.ITIMER_REAL, 100.0)  # someone else's timer, e.g. pytest-timeout's
+    try:
+        start = time.perf_counter()
+        message, _ = run("softmax", softmax, "random")
+        first = time.perf_counter() - start
+        assert "did not return within 0.5 seconds" in message and "endless loop" in message
+        assert "`start += block_size`" in message and "Called with: x of shape (" in message
+        assert 0.4 < first < 5.0, first
+
+        start = time.perf_counter()
+        again, _ = run("softmax", softmax, "large", seed=3)
+        assert time.perf_counter() - start < 0.2
+        assert again.startswith("softmax — is stable for large scores")
+        assert message.split(": FAILED.\n", 1)[1] in again and "stopped in an earlier" in again
+        assert len(calls) == 1, "a stopped function is not called again"
+
+        assert signal.getsignal(signal.SIGALRM) is _no_alarm
+        assert 90.0 < signal.getitimer(signal.ITIMER_REAL)[0] <= 100.0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    def softmax(x, axis=-1):  # the learner fixes it and runs the cell again: a new code object
+        return textbook_softmax(x, axis)
+
+    assert run("softmax", softmax, "random")[0] is None
+
+
+def test_an_except_clause_in_the_loop_does_not_swallow_the_time_limit(monkeypatch):
+    if not runner.time_limit_available():
+        pytest.skip("needs SIGALRM on the main thread")
+    monkeypatch.setattr(runner, "TIME_LIMIT_SECONDS", 0.3)
+
+    def weighted_sum(weights, V):
+        while True:
+            try:
+                weights = weights + 0.0
+            except Exception:  # noqa: BLE001 - a learner habit under test
+                continue
+
+    message, _ = run("weighted_sum", weighted_sum)
+    assert "endless loop" in message
+
+
+def test_without_sigalrm_on_this_thread_calls_run_unlimited():
+    """Off the main thread (or on Windows) there is no way to interrupt a call: checks still
+    work, without a limit, and nbgrader's cell timeout applies."""
+    seen = {}
+
+    def in_thread():
+        seen["available"] = runner.time_limit_available()
+        seen["result"] = run("softmax", textbook_softmax, "large")
+
+    worker = threading.Thread(target=in_thread)
+    worker.start()
+    worker.join(60)
+    assert seen["available"] is False and seen["result"][0] is None
+
+
+# ---- messages fit nbgrader's feedback box ------------------------------------------------------
+
+
+def test_wrapping_keeps_code_and_indentation_whole():
+    text = (
+        "How to fix it: avoid in-place operators such as `x -= ...` or `np.exp(x, out=x)` and "
+        "divide only where the sum is positive (np.divide(e, total, out=np.zeros_like(e), "
+        "where=total > 0)) for shapes (..., n_q, n_k).\n    1 0 0 0 1 1 1 0 0 0 1 1 1 0 0 0 1 1 1 "
+        "0 0 0 1 1 1 0 0 0 1 1 1 0 0 0 1 1 1 0 0 0 1 1 1 0 0 0 1 1 1 0 0 0"
+    )
+    wrapped = messages.wrap(text)
+    lines = wrapped.split("\n")
+    assert max(len(line) for line in lines) <= messages.WIDTH
+    assert wrapped.split() == text.split()
+    for code in (
+        "`np.exp(x, out=x)`",
+        "np.divide(e, total, out=np.zeros_like(e), where=total > 0)",
+        "(..., n_q, n_k)",
+    ):
+        assert code in wrapped, code
+    grid = [line for line in lines if line.lstrip().startswith(("0", "1"))]
+    assert len(grid) >= 2 and all(line.startswith("    ") for line in grid)
+
+
+def test_a_failure_shows_wrapped_and_keeps_the_unwrapped_message():
+    failure = CheckFailed("softmax — works: FAILED.\n" + "word " * 40)
+    assert str(failure).split() == failure.message.split()
+    rendered = failure._render_traceback_()[0].replace("\x1b[31m", "").replace("\x1b[0m", "")
+    assert max(len(line) for line in rendered.split("\n")) <= messages.WIDTH
