@@ -19,6 +19,7 @@ import contextlib
 import io
 import json
 import re
+import time
 import tracemalloc
 from collections import Counter
 from pathlib import Path
@@ -131,6 +132,22 @@ def test_failure_messages_fit_the_feedback_box(entry, short_time_limit):
     assert str(failed).split() == failed.message.split()
     for code in re.findall(r"`[^`\n]+`", failed.message):  # code in backticks stays on one line
         assert code in str(failed), code
+
+
+ENDLESS = [entry for entry in WRONG if ENDLESS_LOOP in entry.says]
+
+
+@pytest.mark.parametrize("entry", ENDLESS, ids=[entry.id for entry in ENDLESS])
+def test_an_endless_loop_is_named_once_and_later_checks_fail_at_once(entry, short_time_limit):
+    """The first check waits for the time limit; every later check of the same function (other
+    cases, hidden seeds) fails at once with the same explanation."""
+    first, _ = outcome(entry.exercise, entry.fn, entry.fails)
+    assert first is not None and ENDLESS_LOOP in first
+    for case in EXERCISES[entry.exercise].cases:
+        start = time.perf_counter()
+        again, _ = outcome(entry.exercise, entry.fn, case, seed=7)
+        assert time.perf_counter() - start < 0.5, case
+        assert again is not None and first.split(": FAILED.\n", 1)[1] in again, case
 
 
 def test_an_unnamed_mistake_reports_expected_and_got():
