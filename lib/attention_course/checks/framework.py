@@ -297,17 +297,16 @@ def _case_seed(exercise: str, case: str, seed: int | None) -> int:
     return base if seed is None else base * 7919 + int(seed)
 
 
-def case_calls(exercise: Exercise, case: str, seed: int | None = None) -> list[tuple[tuple, dict]]:
-    """The inputs a check of ``case`` passes (the same draws as the check itself)."""
-    rng = np.random.default_rng(_case_seed(exercise.name, case, seed))
-    return exercise.cases[case].make(rng)
-
-
 def _first_dtype(args) -> np.dtype:
     return next((a.dtype for a in args if isinstance(a, np.ndarray)), np.dtype(np.float64))
 
 
-_MATCH, _MISMATCH, _UNTELLABLE = "match", "mismatch", "untellable"
+class _Verdict(Enum):
+    """How the learner's answer relates to what one known mistake gives."""
+
+    MATCH = "the same answer"
+    MISMATCH = "another answer"
+    UNTELLABLE = "the mistake agrees with the reference here"
 
 
 class _Check:
@@ -319,7 +318,7 @@ class _Check:
                 f"{exercise.name} has no check case {case_name!r}; the cases are "
                 f"{sorted(exercise.cases)}."
             )
-        self.exercise, self.case_name, self.fn, self.seed = exercise, case_name, fn, seed
+        self.exercise, self.fn, self.seed = exercise, fn, seed
         self.case = exercise.cases[case_name]
         self.rules = _RULES[exercise.output]
         self.rng = np.random.default_rng(_case_seed(exercise.name, case_name, seed))
@@ -441,7 +440,7 @@ class _Check:
         if side:
             self.notes.append(f"Note for {self.exercise.name}:{side}")
 
-    def verdict(self, mistake: Mistake, args, kwargs, learner, expected, dtype) -> str:
+    def verdict(self, mistake: Mistake, args, kwargs, learner, expected, dtype) -> _Verdict:
         """Does the learner's answer equal what ``mistake`` gives, on these inputs or its probe?"""
         exercise, agree = self.exercise, self.rules.agree
         if mistake.probe is not None:
@@ -450,15 +449,15 @@ class _Check:
             expected = quiet_call(exercise.reference, args, kwargs)
             dtype = _first_dtype(args)
             if compare.same_outcome(learner, expected, exercise.n_outputs, dtype, agree):
-                return _MISMATCH  # right on the probe: the learner's bug is another one
+                return _Verdict.MISMATCH  # right on the probe: the learner's bug is another one
         wrong = quiet_call(mistake.fn, args, kwargs)
         # A "mistake" that agrees with the reference on these inputs proves nothing.
         if compare.same_outcome(wrong, expected, exercise.n_outputs, dtype, agree):
-            return _UNTELLABLE
+            return _Verdict.UNTELLABLE
         if wrong.error is not None and learner.error is None:
-            return _MISMATCH
+            return _Verdict.MISMATCH
         same = compare.same_outcome(learner, wrong, exercise.n_outputs, dtype, agree)
-        return _MATCH if same else _MISMATCH
+        return _Verdict.MATCH if same else _Verdict.MISMATCH
 
     def diagnose(self, args, kwargs, learner: Outcome, dtype) -> list[Mistake]:
         """The known mistakes whose answers match the learner's, most likely first.
@@ -474,7 +473,7 @@ class _Check:
         candidates = [
             m
             for m in exercise.mistakes
-            if self.verdict(m, args, kwargs, learner, expected, dtype) == _MATCH
+            if self.verdict(m, args, kwargs, learner, expected, dtype) is _Verdict.MATCH
         ]
         # Break ties on fresh "random" inputs: two wrong scalings can coincide on one input
         # (int(√6) = √4), rarely on three.
@@ -489,8 +488,9 @@ class _Check:
                 self.verdict(m, t_args, t_kwargs, t_learner, t_expected, t_dtype)
                 for m in candidates
             ]
-            decisive = [m for m, v in zip(candidates, verdicts, strict=True) if v == _MATCH]
-            possible = [m for m, v in zip(candidates, verdicts, strict=True) if v != _MISMATCH]
+            judged = list(zip(candidates, verdicts, strict=True))
+            decisive = [m for m, v in judged if v is _Verdict.MATCH]
+            possible = [m for m, v in judged if v is not _Verdict.MISMATCH]
             candidates = decisive or possible or candidates
         return candidates
 
