@@ -11,7 +11,11 @@ cannot be imported. Where it is installed, it checks
 - :func:`~attention_course.reference.multi_head_attention` against ``nn.MultiheadAttention``
   with its weights mapped to our layout (``W = torch_weight.T``). Beware: the boolean
   ``attn_mask`` of ``nn.MultiheadAttention`` is True where a query may **not** attend, the
-  opposite of SDPA's, and ``key_padding_mask`` is True at the padded keys.
+  opposite of SDPA's, and ``key_padding_mask`` is True at the padded keys;
+- :func:`~attention_course.reference.attention_backward` and
+  :func:`~attention_course.reference.softmax_backward` against autograd: ``backward`` of
+  ``sum(output * grad_output)`` through ``F.scaled_dot_product_attention`` (and through
+  ``torch.softmax``) gives the gradients with respect to Q, K, V (and the scores).
 
 Fully masked query rows: our reference gives zero weights and a zero output. PyTorch 2.13's
 SDPA gives zeros too, but ``nn.MultiheadAttention`` (need_weights=True) gives NaN there, and
@@ -186,3 +190,71 @@ def test_self_attention_with_packed_in_proj_weight_matches_torch():
     assert_matches_torch(output, t_out.numpy(), no_dead, "causal self-attention", np.float64)
     no_dead_heads = np.zeros((batch, n_heads, n), bool)
     assert_matches_torch(weights, t_weights.numpy(), no_dead_heads, "its weights", np.float64)
+
+
+def torch_sdpa_gradients(Q, K, V, grad_output, mask=None, scale=None):
+    """Autograd's gradients of SDPA: (grad_Q, grad_K, grad_V), NumPy arrays shaped like Q, K, V.
+
+    ``backward(grad_output)`` through broadcast inputs sums over the broadcast axes, as ours.
+    """
+    t = [torch.tensor(a, requires_grad=True) for a in (Q, K, V)]
+    attn_mask = None if mask is None else torch.from_numpy(np.ascontiguousarray(mask))
+    out = F.scaled_dot_product_attention(*t, attn_mask=attn_mask, scale=scale)
+    out.backward(torch.from_numpy(np.ascontiguousarray(grad_output)))
+    return tuple(a.grad.numpy() for a in t)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("mask_kind", ["none", "random"])
+@pytest.mark.parametrize("scale", [None, 1.0])
+def test_attention_backward_matches_torch_autograd(dtype, sizes, mask_kind, scale):
+    batch, n_q, n_k, d_k, d_v = sizes
+    Q, K, V = qkv(6, batch, n_q, n_k, d_k, d_v, dtype)
+    rng = np.random.default_rng(7)
+    grad_output = rng.standard_normal((*batch, n_q, d_v)).astype(dtype)
+    mask = None
+    if mask_kind == "random":
+        mask = rng.random((*batch, n_q, n_k)) < 0.5
+        mask[..., 1, :] = False  # a fully masked query
+        mask[..., 0, 0] = True  # and a live one
+    expected = torch_sdpa_gradients(Q, K, V, grad_output, mask, scale)
+    actual = ref.attention_backward(Q, K, V, grad_output, mask=mask, scale=scale)
+    dead = np.zeros((*batch, n_q), bool)
+    if mask is not None:
+        dead = ~mask.any(axis=-1)  # (..., n_q)
+    grad_Q, grad_K, grad_V = actual
+    # Rows of grad_Q belong to queries; torch may give NaN for a fully masked query's row.
+    assert_matches_torch(grad_Q, expected[0], dead, "grad_Q", dtype)
+    if np.isnan(expected[1]).any() or np.isnan(expected[2]).any():
+        pytest.skip("this PyTorch spreads NaN from a fully masked query into grad_K / grad_V")
+    no_dead_keys = np.zeros((*batch, n_k), bool)
+    assert_matches_torch(grad_K, expected[1], no_dead_keys, "grad_K", dtype)
+    assert_matches_torch(grad_V, expected[2], no_dead_keys, "grad_V", dtype)
+
+
+def test_attention_backward_of_shared_keys_matches_torch_autograd():
+    """K and V shared by the batch (no batch axis): autograd sums their gradients over it."""
+    rng = np.random.default_rng(8)
+    Q = rng.standard_normal((3, 4, 5))  # (batch, n_q, d_k)
+    K, V = rng.standard_normal((6, 5)), rng.standard_normal((6, 2))  # (n_k, d_k), (n_k, d_v)
+    grad_output = rng.standard_normal((3, 4, 2))  # (batch, n_q, d_v)
+    expected = torch_sdpa_gradients(Q, np.broadcast_to(K, (3, 6, 5)).copy(),
+                                     np.broadcast_to(V, (3, 6, 2)).copy(), grad_output)  # fmt: skip
+    grad_Q, grad_K, grad_V = ref.attention_backward(Q, K, V, grad_output)
+    no_dead = np.zeros((3, 4), bool)
+    assert_matches_torch(grad_Q, expected[0], no_dead, "grad_Q", np.float64)
+    assert_matches_torch(grad_K, expected[1].sum(axis=0), np.zeros(6, bool), "grad_K", np.float64)
+    assert_matches_torch(grad_V, expected[2].sum(axis=0), np.zeros(6, bool), "grad_V", np.float64)
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_backward_matches_torch_autograd(axis):
+    rng = np.random.default_rng(9)
+    scores = rng.standard_normal((2, 3, 5))  # (batch, n_q, n_k)
+    grad_weights = rng.standard_normal((2, 3, 5))
+    t_scores = torch.tensor(scores, requires_grad=True)
+    torch.softmax(t_scores, dim=axis).backward(torch.from_numpy(grad_weights))
+    weights = ref.softmax(scores, axis=axis)
+    actual = ref.softmax_backward(weights, grad_weights, axis=axis)
+    assert_allclose(actual, t_scores.grad.numpy(), rtol=1e-12, atol=1e-12)
