@@ -9,11 +9,13 @@ wide window, and some 680 px, 81 characters, from 992 px. The CSS wraps longer l
 anywhere (``word-break: break-all``), even inside ``np.exp(x, out=x)``. So every line a check
 prints or raises is wrapped here to :data:`WIDTH` = 80 characters, at spaces, keeping its
 indentation and never inside code: a `backticked` span, a call or an index such as
-``np.where(mask, scores, -np.inf)`` or ``x[..., i, :]``, or a shape such as ``(..., n_q, n_k)``.
+``np.where(mask, scores, -np.inf)`` or ``x[..., i, :]``, a shape such as ``(..., n_q, n_k)``,
+or a formula such as ``0 / 0``.
 """
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 #: Characters of a line in nbgrader's feedback box at 992 px and wider (see the module text).
@@ -25,6 +27,8 @@ _KEEP = "\x1f"
 _CLOSE = {"(": ")", "[": "]", "{": "}"}
 #: Longest bracketed group kept on one line; a longer one may break at its spaces.
 _LONGEST_GROUP = 50
+#: A lone operator between two words, as in "0 / 0", "n_q = n_k" or "-inf - (-inf)".
+_OPERATOR = re.compile(r"(?<=\S) ([=/+×*<>≤≥-]) (?=\S)")
 
 
 class CheckFailed(AssertionError):  # noqa: N818 - reads as a verdict
@@ -92,6 +96,8 @@ def _protect(text: str) -> str:
             i += 1
 
     walk(0, len(text))
+    for match in _OPERATOR.finditer(text):  # keep a short formula on one line
+        keep(match.start(), match.end())
     return "".join(chars)
 
 
