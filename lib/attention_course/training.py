@@ -1,0 +1,458 @@
+"""A toy retrieval task, trained: why 1/√d_k matters for learning (notebook 09).
+
+*Attention Is All You Need* (§3.2.1) scales the scores because, without it, "the dot products
+grow large in magnitude, pushing the softmax function into regions where it has extremely
+small gradients". This module lets a learner watch that happen in a training run.
+
+**The task.** Every example is a small set of ``n_k`` distinct tokens, drawn from a vocabulary
+of ``n_vocab`` tokens with fixed random embeddings, each token holding a fresh random value
+vector. Each of ``n_q`` queries is the embedding of one of those tokens, and must fetch *that
+token's value*: the target of query ``i`` is ``V[target_i]``. The model is one attention layer
+
+    Q = X_q W_q,  K = X_k W_k,  output = attention(Q, K, V, scale),
+
+with learnable ``W_q``, ``W_k`` (``V`` is the data, not learned), and the loss is on the
+attention **output**: the squared error ``|output_i - V[target_i]|²`` averaged over queries.
+Solving it means making ``q_i · k_j`` large exactly for ``j = target_i``. Scaled attention
+(``scale = 1/√d_k``) starts with soft weights and learns; unscaled attention (``scale = 1``)
+starts with nearly one-hot weights on a random key, where the softmax passes almost no
+gradient, and stays there.
+
+The gradients come from a ``backward`` function with the signature of
+:func:`attention_course.reference.attention_backward`; pass your own to train with it.
+
+Shape legend:
+
+- ``B``        examples in a batch.
+- ``n_q``      queries per example; ``n_k`` keys (and values) per example.
+- ``d_model``  width of a token embedding; ``n_vocab`` tokens in the vocabulary.
+- ``d_k``      width of a query and a key (the width being swept); ``d_v`` width of a value.
+
+Random numbers: one seed fixes everything of a run, through independent streams
+``np.random.default_rng((seed, stream))`` for the vocabulary, the initial weights, the
+training batches and the evaluation batch. So runs that differ only in ``scaled`` or the
+optimiser see the same vocabulary, the same batches and (for the same ``d_k``) the same
+initial weights.
+
+Used by notebook 09.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from . import reference as ref
+
+__all__ = [
+    "Optimiser",
+    "RetrievalTask",
+    "Batch",
+    "TrainingRun",
+    "SGD",
+    "Adam",
+    "DEFAULT_LR",
+    "make_batch",
+    "retrieval_loss",
+    "train_retrieval",
+    "compare_scaling",
+]
+
+#: A backward pass with the signature of :func:`attention_course.reference.attention_backward`.
+Backward = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+# Independent random streams of one seed.
+_VOCAB, _INIT, _TRAIN, _EVAL = 0, 1, 2, 3
+
+
+class Optimiser(StrEnum):
+    """Which update rule :func:`train_retrieval` uses."""
+
+    SGD = "sgd"
+    ADAM = "adam"
+
+
+#: Learning rates used unless :func:`train_retrieval` is given one; the same for scaled and
+#: unscaled runs, so the comparison is fair. Chosen so that scaled attention learns the task
+#: well within 300 steps at every d_k from 16 to 1024.
+DEFAULT_LR = {Optimiser.SGD: 0.5, Optimiser.ADAM: 0.01}
+
+
+@dataclass(frozen=True)
+class RetrievalTask:
+    """Sizes of the toy retrieval task (every one different, so a swapped axis shows).
+
+    Attributes
+    ----------
+    n_vocab : int
+        Tokens in the vocabulary.
+    d_model : int
+        Width of a token embedding (entries standard normal).
+    n_k : int
+        Tokens (keys and values) per example, distinct.
+    n_q : int
+        Queries per example.
+    d_v : int
+        Width of a value (entries standard normal, fresh for every example).
+    batch_size : int
+        Examples per training step.
+    eval_size : int
+        Examples in the held-out batch the final loss is measured on.
+    """
+
+    n_vocab: int = 32
+    d_model: int = 16
+    n_k: int = 8
+    n_q: int = 4
+    d_v: int = 6
+    batch_size: int = 16
+    eval_size: int = 256
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of the retrieval task.
+
+    Attributes
+    ----------
+    X_q : (B, n_q, d_model) ndarray
+        Query embeddings: each is the embedding of one of the example's tokens.
+    X_k : (B, n_k, d_model) ndarray
+        Key embeddings: the example's tokens.
+    V : (B, n_k, d_v) ndarray
+        Values, one per token of the example.
+    target : (B, n_q) ndarray of int
+        Index (in ``0 … n_k-1``) of the key each query must fetch.
+    """
+
+    X_q: np.ndarray
+    X_k: np.ndarray
+    V: np.ndarray
+    target: np.ndarray
+
+    @property
+    def wanted(self) -> np.ndarray:
+        """The values the queries must fetch, ``V[b, target[b, i]]``: (B, n_q, d_v)."""
+        return np.take_along_axis(self.V, self.target[..., None], axis=-2)  # (B, n_q, d_v)
+
+
+def _vocabulary(task: RetrievalTask, seed: int) -> np.ndarray:
+    """The fixed token embeddings of a run: (n_vocab, d_model), entries standard normal."""
+    return np.random.default_rng((seed, _VOCAB)).standard_normal((task.n_vocab, task.d_model))
+
+
+def make_batch(task: RetrievalTask, embeddings: np.ndarray, rng: np.random.Generator, size: int):
+    """Draw ``size`` examples of the task.
+
+    Parameters
+    ----------
+    task : RetrievalTask
+        Sizes.
+    embeddings : (n_vocab, d_model) ndarray
+        Token embeddings.
+    rng : numpy.random.Generator
+        Source of the tokens, targets and values.
+    size : int
+        Number of examples ``B``.
+
+    Returns
+    -------
+    batch : Batch
+    """
+    # n_k distinct tokens per example: the first n_k of a random permutation of the vocabulary.
+    tokens = np.argsort(rng.random((size, task.n_vocab)), axis=-1)[:, : task.n_k]  # (B, n_k)
+    target = rng.integers(0, task.n_k, size=(size, task.n_q))  # (B, n_q)
+    X_k = embeddings[tokens]  # (B, n_k) -> (B, n_k, d_model)
+    X_q = np.take_along_axis(X_k, target[..., None], axis=-2)  # (B, n_q, d_model)
+    V = rng.standard_normal((size, task.n_k, task.d_v))  # (B, n_k, d_v)
+    return Batch(X_q=X_q, X_k=X_k, V=V, target=target)
+
+
+def retrieval_loss(output: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
+    """Mean squared distance of each query's output from the value it must fetch.
+
+    Parameters
+    ----------
+    output : (B, n_q, d_v) ndarray
+        Attention output.
+    batch : Batch
+        The batch it was computed on.
+
+    Returns
+    -------
+    loss : float
+        ``mean over (b, i) of |output[b, i] - V[b, target[b, i]]|²``. Fetching a wrong key's
+        value costs about ``2 d_v`` (two independent standard-normal vectors), averaging
+        all values about ``d_v``, the right one 0.
+    grad_output : (B, n_q, d_v) ndarray
+        Its gradient with respect to ``output``.
+    """
+    error = output - batch.wanted  # (B, n_q, d_v)
+    n = error.shape[0] * error.shape[1]  # B · n_q terms in the mean
+    return float(np.sum(error**2) / n), 2 * error / n
+
+
+class SGD:
+    """Plain gradient descent: ``W ← W - lr · g``."""
+
+    def __init__(self, lr: float):
+        self.lr = lr
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """Update every parameter in place."""
+        for name, W in params.items():
+            W -= self.lr * grads[name]
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2015) with bias correction, its usual betas and epsilon."""
+
+    def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.m: dict[str, np.ndarray] = {}  # running mean of the gradient
+        self.v: dict[str, np.ndarray] = {}  # running mean of its square
+        self.t = 0
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """Update every parameter in place."""
+        self.t += 1
+        for name, W in params.items():
+            g = grads[name]
+            self.m[name] = self.beta1 * self.m.get(name, 0.0) + (1 - self.beta1) * g
+            self.v[name] = self.beta2 * self.v.get(name, 0.0) + (1 - self.beta2) * g**2
+            m_hat = self.m[name] / (1 - self.beta1**self.t)
+            v_hat = self.v[name] / (1 - self.beta2**self.t)
+            W -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingRun:
+    """What one training run did, step by step.
+
+    Attributes
+    ----------
+    d_k : int
+        Width of queries and keys.
+    scaled : bool
+        True for ``scale = 1/√d_k``, False for ``scale = 1``.
+    optimiser : Optimiser
+        Update rule.
+    seed : int
+        Seed of every random draw of the run.
+    lr : float
+        Learning rate.
+    loss : (steps,) ndarray
+        Training loss of each step's batch, before that step's update.
+    w_q_grad_norm : (steps,) ndarray
+        Frobenius norm of the gradient reaching ``W_q`` at each step.
+    w_k_grad_norm : (steps,) ndarray
+        Same for ``W_k``.
+    initial_loss : float
+        Loss on the held-out evaluation batch before training.
+    final_loss : float
+        Loss on the held-out evaluation batch after the last step.
+    seconds : float
+        Wall time of the run (not part of what a seed determines).
+    """
+
+    d_k: int
+    scaled: bool
+    optimiser: Optimiser
+    seed: int
+    lr: float
+    loss: np.ndarray
+    w_q_grad_norm: np.ndarray
+    w_k_grad_norm: np.ndarray
+    initial_loss: float
+    final_loss: float
+    seconds: float = field(default=0.0)
+
+    @property
+    def steps(self) -> int:
+        """Number of updates made."""
+        return len(self.loss)
+
+    @property
+    def label(self) -> str:
+        """E.g. ``"d_k=256, scaled, sgd"``, for legends."""
+        return f"d_k={self.d_k}, {'scaled' if self.scaled else 'unscaled'}, {self.optimiser.value}"
+
+
+def _forward(params, batch: Batch, scale: float):
+    """Project, attend; returns ``Q, K, output``."""
+    Q = batch.X_q @ params["W_q"]  # (B, n_q, d_model) @ (d_model, d_k) -> (B, n_q, d_k)
+    K = batch.X_k @ params["W_k"]  # (B, n_k, d_model) @ (d_model, d_k) -> (B, n_k, d_k)
+    output, _ = ref.scaled_dot_product_attention(Q, K, batch.V, scale=scale)  # (B, n_q, d_v)
+    return Q, K, output
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _check_gradient(name: str, grad, expected_shape: tuple[int, ...]) -> np.ndarray:
+    grad = np.asarray(grad)
+    if grad.shape != expected_shape:
+        raise ValueError(
+            f"backward returned {name} of shape {grad.shape}; it must have the shape of its "
+            f"input, {expected_shape}."
+        )
+    return grad
+
+
+def train_retrieval(
+    d_k: int,
+    *,
+    scaled: bool = True,
+    optimiser: Optimiser | str = Optimiser.SGD,
+    steps: int = 300,
+    seed: int = 0,
+    lr: float | None = None,
+    backward: Backward | None = None,
+    task: RetrievalTask | None = None,
+) -> TrainingRun:
+    """Train ``W_q`` and ``W_k`` on the retrieval task and record every step.
+
+    ``W_q`` and ``W_k`` start with independent ``N(0, 1/d_model)`` entries, so queries and keys
+    have entries of variance about 1 and raw scores ``q · k`` of variance about ``d_k`` -- the
+    setting of the paper's footnote 4. Each step draws a fresh batch, runs the forward pass
+    (the reference attention), gets ``dL/d output`` from :func:`retrieval_loss`, calls
+    ``backward`` for ``dL/dQ`` and ``dL/dK``, and through ``Q = X_q W_q``, ``K = X_k W_k``::
+
+        dW_q = X_qᵀ dQ   (d_model, B·n_q) @ (B·n_q, d_k) -> (d_model, d_k)
+        dW_k = X_kᵀ dK   (d_model, B·n_k) @ (B·n_k, d_k) -> (d_model, d_k)
+
+    Parameters
+    ----------
+    d_k : int
+        Width of queries and keys.
+    scaled : bool, optional
+        ``scale = 1/√d_k`` if True (default), ``scale = 1`` if False.
+    optimiser : Optimiser or {"sgd", "adam"}, optional
+        Update rule (default SGD).
+    steps : int, optional
+        Number of updates (default 300).
+    seed : int, optional
+        Fixes the vocabulary, the initial weights, the batches and the evaluation batch.
+    lr : float, optional
+        Learning rate; defaults to ``DEFAULT_LR[optimiser]``.
+    backward : callable, optional
+        ``backward(Q, K, V, grad_output, mask=None, scale=scale) -> (grad_Q, grad_K,
+        grad_V)``; defaults to :func:`attention_course.reference.attention_backward`. It is
+        always called with ``scale=`` the scale of the forward pass.
+    task : RetrievalTask, optional
+        Sizes of the task; defaults to ``RetrievalTask()``.
+
+    Returns
+    -------
+    run : TrainingRun
+
+    Raises
+    ------
+    ValueError
+        If ``d_k`` or ``steps`` is not a positive integer, the optimiser is unknown, or
+        ``backward`` returns a gradient whose shape is not its input's.
+    """
+    started = time.perf_counter()
+    d_k = _positive_int(d_k, "d_k")
+    steps = _positive_int(steps, "steps")
+    try:
+        optimiser = Optimiser(optimiser)
+    except ValueError:
+        names = ", ".join(repr(o.value) for o in Optimiser)
+        raise ValueError(f"optimiser must be one of {names}, got {optimiser!r}.") from None
+    task = RetrievalTask() if task is None else task
+    lr = DEFAULT_LR[optimiser] if lr is None else float(lr)
+    backward = ref.attention_backward if backward is None else backward
+    scale = 1.0 / np.sqrt(d_k) if scaled else 1.0
+
+    # The matrices here are small (at most 192 x 1024): BLAS threads cost more than they save,
+    # and on a busy 2-core machine they made a run about 8 times slower. One thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        embeddings = _vocabulary(task, seed)  # (n_vocab, d_model)
+        init = np.random.default_rng((seed, _INIT))
+        std = 1.0 / np.sqrt(task.d_model)
+        params = {
+            "W_q": std * init.standard_normal((task.d_model, d_k)),  # (d_model, d_k)
+            "W_k": std * init.standard_normal((task.d_model, d_k)),  # (d_model, d_k)
+        }
+        update = SGD(lr) if optimiser is Optimiser.SGD else Adam(lr)
+        train_rng = np.random.default_rng((seed, _TRAIN))
+        held_out = make_batch(
+            task, embeddings, np.random.default_rng((seed, _EVAL)), task.eval_size
+        )
+        initial_loss = retrieval_loss(_forward(params, held_out, scale)[2], held_out)[0]
+
+        losses, norms_q, norms_k = np.zeros(steps), np.zeros(steps), np.zeros(steps)
+        for step in range(steps):
+            batch = make_batch(task, embeddings, train_rng, task.batch_size)
+            Q, K, output = _forward(params, batch, scale)
+            losses[step], grad_output = retrieval_loss(output, batch)
+            grad_Q, grad_K, _ = backward(Q, K, batch.V, grad_output, mask=None, scale=scale)
+            grad_Q = _check_gradient("grad_Q", grad_Q, Q.shape)  # (B, n_q, d_k)
+            grad_K = _check_gradient("grad_K", grad_K, K.shape)  # (B, n_k, d_k)
+            X_q = batch.X_q.reshape(-1, task.d_model)  # (B, n_q, d_model) -> (B·n_q, d_model)
+            X_k = batch.X_k.reshape(-1, task.d_model)  # (B, n_k, d_model) -> (B·n_k, d_model)
+            grads = {
+                "W_q": X_q.T @ grad_Q.reshape(-1, d_k),  # (d_model, B·n_q) @ (B·n_q, d_k)
+                "W_k": X_k.T @ grad_K.reshape(-1, d_k),  # (d_model, B·n_k) @ (B·n_k, d_k)
+            }
+            norms_q[step] = np.linalg.norm(grads["W_q"])
+            norms_k[step] = np.linalg.norm(grads["W_k"])
+            update.step(params, grads)
+
+        final_loss = retrieval_loss(_forward(params, held_out, scale)[2], held_out)[0]
+    return TrainingRun(
+        d_k=d_k,
+        scaled=scaled,
+        optimiser=optimiser,
+        seed=seed,
+        lr=lr,
+        loss=losses,
+        w_q_grad_norm=norms_q,
+        w_k_grad_norm=norms_k,
+        initial_loss=initial_loss,
+        final_loss=final_loss,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def compare_scaling(
+    d_ks: Sequence[int] = (16, 256, 1024),
+    optimisers: Sequence[Optimiser | str] = (Optimiser.SGD, Optimiser.ADAM),
+    *,
+    steps: int = 300,
+    seed: int = 0,
+    backward: Backward | None = None,
+) -> list[TrainingRun]:
+    """Train every combination of ``d_k``, scaled / unscaled and optimiser (notebook 09).
+
+    Parameters
+    ----------
+    d_ks : sequence of int, optional
+        Widths to compare.
+    optimisers : sequence of Optimiser or str, optional
+        Update rules to compare.
+    steps, seed, backward
+        As in :func:`train_retrieval`.
+
+    Returns
+    -------
+    runs : list of TrainingRun
+        In the order ``for optimiser: for d_k: for scaled in (True, False)``.
+    """
+    return [
+        train_retrieval(
+            d_k, scaled=scaled, optimiser=opt, steps=steps, seed=seed, backward=backward
+        )  # fmt: skip
+        for opt in optimisers
+        for d_k in d_ks
+        for scaled in (True, False)
+    ]
