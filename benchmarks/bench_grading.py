@@ -7,17 +7,18 @@ nbgrader can grade: no tampering, so the baseline does not crash). Then, on the 
 1. serial baseline: plain ``nbgrader autograde <assignment>`` (one command per assignment, as
    an instructor runs it) in a course folder made with ``nbgrader generate_assignment``, then
    ``nbgrader generate_feedback <assignment>``;
-2. ``autograder/grade.py --no-feedback`` (autograde only: the same work as 1's autograde);
-3. ``autograder/grade.py`` (everything: autograde, feedback, CSV, plot, merged gradebook).
+2. ``attention-grade --no-feedback`` (autograde only: the same work as 1's autograde);
+3. ``attention-grade`` (everything: autograde, feedback, CSV, plot, merged gradebook).
 
 Every command runs end to end as a user would run it (its own start-up included; setting up
 the baseline's course folder is not timed). Prints the times and the ratios; the README
-records them. Usage::
+records them. Usage, from the repository's root (the class is built with
+``tests/batch_submissions.py``, imported as ``tests.batch_submissions``)::
 
-    python benchmarks/bench_grading.py                    # 100 learners, all notebooks
-    python benchmarks/bench_grading.py --learners 20      # smaller class
-    python benchmarks/bench_grading.py --jobs 3           # grade.py workers (default: cores)
-    python benchmarks/bench_grading.py --autograde-only   # like for like, about half the time
+    python -m benchmarks.bench_grading                    # 100 learners, all notebooks
+    python -m benchmarks.bench_grading --learners 20      # smaller class
+    python -m benchmarks.bench_grading --jobs 3           # attention-grade workers (default: cores)
+    python -m benchmarks.bench_grading --autograde-only   # like for like, about half the time
 """
 
 from __future__ import annotations
@@ -32,18 +33,18 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "autograder"))
+import nbformat
 
-import _batch  # noqa: E402
-import _engine  # noqa: E402
-import grading_catalogue  # noqa: E402
-import nbformat  # noqa: E402
+from attention_grader import CONFIG_FILE, ROOT, SOLUTIONS, build_template
+from attention_grader.paths import default_workers, discover_assignments
+from tests.batch_submissions import Course, with_body
+
+#: The console script of `make grade`, next to this interpreter.
+GRADE = Path(sys.executable).parent / "attention-grade"
 
 
 def make_class(dest: Path, release: Path, learners: int) -> int:
-    course = grading_catalogue.Course(release=release)
+    course = Course(release=release)
     notebooks = 0
     for i in range(learners):
         student = f"learner{i:03d}"
@@ -61,7 +62,7 @@ def make_class(dest: Path, release: Path, learners: int) -> int:
                         for c in nb.cells
                         if c.metadata.get("nbgrader", {}).get("grade_id") == first
                     )
-                    cell.source = grading_catalogue._body(cell.source, "return None")
+                    cell.source = with_body(cell.source, "return None")
             path = dest / student / assignment / f"{name}.ipynb"
             path.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, path)
@@ -122,9 +123,9 @@ def serial_course(work: Path, submissions: Path, assignments: list[str]) -> Path
     course.mkdir()
     (course / "nbgrader_config.py").write_text(
         "c = get_config()  # noqa: F821\n"
-        f"load_subconfig({str(_engine.CONFIG_FILE)!r})  # noqa: F821\n"
+        f"load_subconfig({str(CONFIG_FILE)!r})  # noqa: F821\n"
         f"c.CourseDirectory.root = {str(course)!r}\n"
-        f"c.CourseDirectory.source_directory = {str(_engine.SOLUTIONS)!r}\n"
+        f"c.CourseDirectory.source_directory = {str(SOLUTIONS)!r}\n"
         f"c.CourseDirectory.release_directory = {str(course / 'release')!r}\n"
         f"c.CourseDirectory.db_url = 'sqlite:///{course / 'gradebook.db'}'\n"
     )
@@ -139,7 +140,7 @@ def serial_course(work: Path, submissions: Path, assignments: list[str]) -> Path
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--learners", type=int, default=100)
-    parser.add_argument("--jobs", type=int, default=_batch.default_workers())
+    parser.add_argument("--jobs", type=int, default=default_workers())
     parser.add_argument(
         "--skip-serial", action="store_true", help="only time grade.py (no baseline, no ratio)"
     )
@@ -152,19 +153,18 @@ def main(argv=None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     try:
-        assignments = _engine.discover_assignments(_engine.SOLUTIONS)
-        info = _batch.build_template(_engine.SOLUTIONS, assignments, work / "release-work")
+        assignments = discover_assignments(SOLUTIONS)
+        template = build_template(SOLUTIONS, assignments, work / "release-work")
         submissions = work / "class"
-        notebooks = make_class(submissions, Path(info["template"]) / "release", args.learners)
+        notebooks = make_class(submissions, template.path / "release", args.learners)
         print(
             f"class: {args.learners} learners x {len(assignments)} notebooks = {notebooks} "
-            f"notebooks; {os.cpu_count()} cores; grade.py --jobs {args.jobs}",
+            f"notebooks; {os.cpu_count()} cores; attention-grade --jobs {args.jobs}",
             flush=True,
         )
 
         grade = [
-            sys.executable,
-            str(ROOT / "autograder" / "grade.py"),
+            str(GRADE),
             str(submissions),
             "--jobs",
             str(args.jobs),

@@ -1,9 +1,9 @@
-"""A catalogue of what learners really hand in, built from the course's own notebooks.
+"""Batch submissions: what learners really hand in, built from the course's own notebooks.
 
 Every submission is made from ``course/`` (what learners start from) and ``solutions/`` (the
 answers), so the catalogue follows the course as it changes. :func:`build` writes a
-submissions folder mixing both layouts ``grade.py`` accepts, and returns what each row of
-``grades.csv`` must say.
+submissions folder mixing both layouts ``attention-grade`` accepts, and returns what each row
+of ``grades.csv`` must say.
 
 Most tampering happens in the *target* assignment: the one with the most exercises (two
 exercises let a learner break one and keep the other). Learners other than ``perfect`` hand in
@@ -11,7 +11,7 @@ only that assignment, so their other rows must say ``missing``.
 
 Usage from a shell (to try ``make grade`` on it)::
 
-    python tests/grading_catalogue.py /tmp/catalogue
+    python tests/batch_submissions.py /tmp/catalogue
     make grade SUBMISSIONS=/tmp/catalogue GRADE_ARGS="--timeout 5"
 """
 
@@ -148,7 +148,7 @@ def _index(nb, gid: str) -> int:
     return next(i for i, c in enumerate(nb.cells) if _gid(c) == gid)
 
 
-def _body(source: str, body: str) -> str:
+def with_body(source: str, body: str) -> str:
     """Replace a function's body (after its docstring) with ``body``."""
     match = re.search(r'(def [^\n]*:\n\s+"""[\s\S]*?"""\n)', source)
     head = match.group(1) if match else source.split("\n", 1)[0] + "\n"
@@ -215,7 +215,7 @@ def build(
     expect("untouched", "ok", 0.0, "", "handed in the release as it is")
 
     nb = course.perfect(target)
-    nb.cells[_index(nb, ex1)].source = _body(nb.cells[_index(nb, ex1)].source, "return None")
+    nb.cells[_index(nb, ex1)].source = with_body(nb.cells[_index(nb, ex1)].source, "return None")
     folder("wrong_answer", nb)
     expect("wrong_answer", "ok", part2, "", "exercise 1 returns None")
 
@@ -266,7 +266,7 @@ def build(
         cell.source = "pass  # tests are for other people"
         cell.metadata["nbgrader"]["points"] = 100
         cell.metadata["nbgrader"]["locked"] = False
-    nb.cells[_index(nb, ex1)].source = _body(nb.cells[_index(nb, ex1)].source, "return None")
+    nb.cells[_index(nb, ex1)].source = with_body(nb.cells[_index(nb, ex1)].source, "return None")
     folder("edited_tests", nb)
     expect(
         "edited_tests",
@@ -359,14 +359,14 @@ def build(
 
     # -- learner code that misbehaves while it runs ------------------------------------------
     nb = course.perfect(target)
-    nb.cells[_index(nb, ex1)].source = _body(
+    nb.cells[_index(nb, ex1)].source = with_body(
         nb.cells[_index(nb, ex1)].source, "while True:\n    pass"
     )
     folder("infinite_loop", nb)
     expect("infinite_loop", "timeout", part2, "time limit", "exercise 1 never returns")
 
     nb = course.perfect(target)
-    nb.cells[_index(nb, ex2)].source = _body(
+    nb.cells[_index(nb, ex2)].source = with_body(
         nb.cells[_index(nb, ex2)].source,
         (
             "import time\n"
@@ -411,7 +411,7 @@ def build(
     )
 
     nb = course.perfect(target)
-    nb.cells[_index(nb, ex1)].source = _body(
+    nb.cells[_index(nb, ex1)].source = with_body(
         nb.cells[_index(nb, ex1)].source,
         "hog = np.ones(8 * 2**30 // 8)  # 8 GB, far above the kernel's memory limit\nreturn hog",
     )
@@ -441,6 +441,6 @@ def build(
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python tests/grading_catalogue.py DEST")
+        sys.exit("usage: python tests/batch_submissions.py DEST")
     rows = build(Path(sys.argv[1]))
     print(f"wrote {len({s for s, _ in rows})} learners to {sys.argv[1]}")

@@ -24,9 +24,12 @@ nbgrader, nbclient inherit this process's environment).
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
+import hashlib
+import io
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -98,7 +101,8 @@ def pytest_configure(config):
 
 
 # --------------------------------------------------------------------------------------------
-# Fixtures shared by test_release.py and test_autograde_roundtrip.py
+# Session fixtures: one release and one autograde of the course, shared by test_release.py,
+# test_autograde_roundtrip.py, test_selfcheck.py and test_batch_grading.py
 # --------------------------------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,23 +110,73 @@ FIXTURE_SOURCE = Path(__file__).resolve().parent / "fixtures" / "solutions"
 
 
 @pytest.fixture(scope="session")
-def release_tool():
-    """autograder/release.py, imported as a module (it is a script, not a package)."""
-    spec = importlib.util.spec_from_file_location("release", ROOT / "autograder" / "release.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def course_template(tmp_path_factory):
+    """THE release of solutions/ for the whole session, with the gradebook that knows its cells.
+
+    Made by the course's one release function (``attention_grader.release``) through
+    ``build_template``, exactly as ``make grade`` and ``make check`` begin. Its ``release/`` is
+    what ``make release`` writes to course/ (test_release.py compares them byte for byte).
+    """
+    from attention_grader import SOLUTIONS, build_template
+    from attention_grader.paths import discover_assignments
+
+    assignments = discover_assignments(SOLUTIONS)
+    if not assignments:
+        pytest.skip("no notebooks in solutions/ yet")
+    return build_template(SOLUTIONS, assignments, tmp_path_factory.mktemp("course-template"))
+
+
+@dataclass
+class SelfCheck:
+    """One ``attention-check --strict`` run: exit status, printed report, output folder."""
+
+    returncode: int
+    stdout: str
+    out: Path
+    modified: bool  # whether the checked folder changed while it was graded
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="session")
-def released_fixture(tmp_path_factory, release_tool):
+def self_checks(course_template, tmp_path_factory) -> dict[str, SelfCheck]:
+    """``attention-check --strict`` of solutions/ and of the untouched course/, once each.
+
+    Both grade against :func:`course_template` (no second release). Each output folder is an
+    nbgrader course directory whose merged gradebook and autograded notebooks the round-trip
+    tests read: the session's one autograde of solutions/ and of course/.
+    """
+    from attention_grader import COURSE, SOLUTIONS, selfcheck
+
+    checks = {}
+    for name, folder in (("solutions", SOLUTIONS), ("course", COURSE)):
+        out = tmp_path_factory.mktemp(f"self-check-{name}")
+        args = selfcheck.parse_args(
+            [str(folder), "--out", str(out), "--strict", "--no-progress", "--jobs", "2"]
+        )
+        before = _digest(folder)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            code = selfcheck.check(args, template=course_template)
+        checks[name] = SelfCheck(code, printed.getvalue(), out, _digest(folder) != before)
+    return checks
+
+
+@pytest.fixture(scope="session")
+def released_fixture(tmp_path_factory):
     """A small course made from tests/fixtures/: ``<tmp>/solutions/`` and its ``<tmp>/course/``.
 
     The fixture notebook (``00_fixture``) has a setup cell, a demo with a plot, one exercise
     (softmax), two graded test cells with hidden tests, and a written answer with a mark
     scheme; each secret line carries a ``fixture-*-marker`` comment.
 
-    The same release run also meets what release.py must cope with: an assignment nbgrader
+    The same release run also meets what the release function must cope with: an assignment nbgrader
     rejects (``01_broken``, a duplicated grade_id; its error is saved in
     ``<tmp>/release-error.log``), an assignment removed from the source since the last release
     (``course/99_removed``) and a hidden file (``course/.gitkeep``).
@@ -139,8 +193,10 @@ def released_fixture(tmp_path_factory, release_tool):
     (root / "course" / "99_removed" / "99_removed.ipynb").write_text("{}")
     (root / "course" / ".gitkeep").touch()
 
-    with pytest.raises(release_tool.ReleaseError) as error:
-        release_tool.release(out_dir=root / "course", source_dir=root / "solutions")
+    from attention_grader import ReleaseError, release
+
+    with pytest.raises(ReleaseError) as error:
+        release(out_dir=root / "course", source_dir=root / "solutions")
     (root / "release-error.log").write_text(str(error.value))
     shutil.rmtree(root / "solutions" / "01_broken")  # the other tests see a valid course
     return root

@@ -1,22 +1,20 @@
 """nbgrader grades the course as intended, end to end.
 
-A temporary nbgrader course (its own ``nbgrader_config.py`` on top of the course's, a copy of
-solutions/ as its source, its own sqlite gradebook) receives two submissions of every
-notebook, autograded in one nbgrader call:
+The session's one autograde (tests/conftest.py ``self_checks``: the course's grader, as ``make
+check`` runs it, against the session's one release of solutions/) graded two submissions of
+every notebook; their merged nbgrader gradebooks and autograded notebooks are read here:
 
 - ``reference-student`` submits solutions/: full marks on every code cell; every written
   answer is left for manual grading;
 - ``untouched-student`` submits course/ as released: zero code marks everywhere.
 
-nbgrader's Validator (what the learner's Validate button runs) must pass every solution
-notebook and, inverted, find every graded test of course/ failing.
+nbgrader's Validator (what the learner's Validate button runs), with the course's
+configuration, must pass every solution notebook and, inverted, find every graded test of
+course/ failing.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import nbformat
@@ -31,83 +29,60 @@ SOLUTION_NOTEBOOKS = sorted(SOLUTIONS.glob("*/*.ipynb"))
 IDS = [f"{p.parent.name}/{p.stem}" for p in SOLUTION_NOTEBOOKS]
 
 REFERENCE, UNTOUCHED = "reference-student", "untouched-student"
-
-CONFIG = '''\
-"""Temporary course for tests/test_autograde_roundtrip.py: the course's settings, own folders."""
-c = get_config()  # noqa: F821
-load_subconfig({repo_config!r})  # noqa: F821 - stubs, preprocessors, timeouts of the course
-c.CourseDirectory.root = {root!r}
-c.CourseDirectory.source_directory = "source"
-c.CourseDirectory.release_directory = "release"
-c.CourseDirectory.submitted_directory = "submitted"
-c.CourseDirectory.autograded_directory = "autograded"
-c.CourseDirectory.db_url = "sqlite:///{root}/gradebook.db"
-'''
+#: Who handed in what: the self-check of that folder (one learner, "you", per gradebook).
+SUBMITTED = {REFERENCE: "solutions", UNTOUCHED: "course"}
 
 
-def _results(gradebook, root: Path) -> dict:
+def _results(gradebook, nbgrader_dir: Path, student: str) -> dict:
     """{(student, assignment, notebook): {totals..., "grades": [per graded cell]}}."""
     from nbgrader.api import MissingEntry
+
+    from attention_grader.selfcheck import STUDENT
 
     results = {}
     for path in SOLUTION_NOTEBOOKS:
         assignment, notebook = path.parent.name, path.stem
-        for student in (REFERENCE, UNTOUCHED):
-            try:
-                nb = gradebook.find_submission_notebook(notebook, assignment, student)
-            except MissingEntry:  # not graded at all: the tests say so
-                continue
-            results[student, assignment, notebook] = {
-                "code_score": nb.code_score,
-                "max_code_score": nb.max_code_score,
-                "grades": [
-                    {
-                        "name": g.name,
-                        "cell_type": g.cell_type,
-                        "auto_score": g.auto_score,
-                        "max_score": g.max_score,
-                        "needs_manual_grade": g.needs_manual_grade,
-                    }
-                    for g in nb.grades
-                ],
-                "autograded": root / "autograded" / student / assignment / f"{notebook}.ipynb",
-            }
+        try:
+            nb = gradebook.find_submission_notebook(notebook, assignment, STUDENT)
+        except MissingEntry:  # not graded at all: the tests say so
+            continue
+        results[student, assignment, notebook] = {
+            "code_score": nb.code_score,
+            "max_code_score": nb.max_code_score,
+            "grades": [
+                {
+                    "name": g.name,
+                    "cell_type": g.cell_type,
+                    "auto_score": g.auto_score,
+                    "max_score": g.max_score,
+                    "needs_manual_grade": g.needs_manual_grade,
+                }
+                for g in nb.grades
+            ],
+            "autograded": nbgrader_dir / "autograded" / STUDENT / assignment / f"{notebook}.ipynb",
+        }
     return results
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """Release, submit and autograde everything once; return the config, grades and log."""
+def course(self_checks, course_template, tmp_path_factory):
+    """The session's autograde of solutions/ and course/: the config, grades and logs."""
     if not SOLUTION_NOTEBOOKS:
         pytest.skip("no notebooks in solutions/ yet")
     from nbgrader.api import Gradebook
-    from nbgrader.apps import NbGraderAPI
-    from traitlets.config.loader import PyFileConfigLoader
 
-    root = tmp_path_factory.mktemp("nbgrader-course")
-    shutil.copytree(SOLUTIONS, root / "source", ignore=shutil.ignore_patterns(".*", "__pycache__"))
-    (root / "nbgrader_config.py").write_text(
-        CONFIG.format(repo_config=str(ROOT / "autograder" / "nbgrader_config.py"), root=str(root))
+    from attention_grader import nbgrader_config
+
+    results, logs = {}, []
+    for student, name in SUBMITTED.items():
+        out = self_checks[name].out
+        with Gradebook(f"sqlite:///{out / 'nbgrader' / 'gradebook.db'}") as gradebook:
+            results.update(_results(gradebook, out / "nbgrader", student))
+        logs += [log.read_text(errors="replace") for log in sorted((out / "logs").rglob("*.log"))]
+    config = nbgrader_config(
+        tmp_path_factory.mktemp("validator"), SOLUTIONS, course_template.path / "release"
     )
-    for path in SOLUTION_NOTEBOOKS:
-        relative = path.relative_to(SOLUTIONS)
-        for student, origin in ((REFERENCE, SOLUTIONS), (UNTOUCHED, COURSE)):
-            if (origin / relative).exists():
-                (root / "submitted" / student / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(origin / relative, root / "submitted" / student / relative)
-
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-    with pytest.MonkeyPatch.context() as mp:
-        # nbgrader starts `alembic` by name when it creates the gradebook.
-        mp.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
-        api = NbGraderAPI(config=config)
-        released = api.generate_assignment("*", force=True)
-        assert released["success"], f"nbgrader could not release solutions/:\n{released}"
-        graded = api.autograde("*", "*", force=True, create=True)  # all students, one call
-        assert graded["success"], f"nbgrader autograde failed:\n{graded}"
-        with Gradebook(config.CourseDirectory.db_url, api.coursedir.course_id) as gradebook:
-            results = _results(gradebook, root)
-    return {"config": config, "results": results, "log": graded.get("log", "")}
+    return {"config": config, "results": results, "log": "\n".join(logs)}
 
 
 def _cell_report(autograded: Path, grade_id: str) -> str:

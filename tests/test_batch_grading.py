@@ -1,10 +1,11 @@
 """``make grade`` on the tamper catalogue: every learner gets a correct row, nobody stops the batch.
 
-One batch grades the whole catalogue (tests/grading_catalogue.py: ≥ 12 kinds of broken, odd or
-hostile submissions built from solutions/ and course/) through the command line, as
-``make grade`` runs it; the tests below read its outputs. Cost: one nbgrader release of the
-course plus ~26 notebooks on 2 workers (about a minute on 2 idle cores; an infinite loop costs
-4 cell time-outs of 8 s).
+One batch grades the whole catalogue (tests/batch_submissions.py: ≥ 12 kinds of broken, odd or
+hostile submissions built from solutions/ and its release) through the command line, as
+``make grade`` runs it (``attention-grade``); the tests below read its outputs, and compare its
+rows with those the grader gave before it became a package
+(tests/fixtures/grading/expected_rows.csv). Cost: one nbgrader release of two assignments
+plus ~26 notebooks on 2 workers (about a minute on 2 idle cores).
 
 The sandbox test grades a probe notebook of the small fixture course (tests/fixtures/grading)
 inside bubblewrap, and is skipped where bubblewrap cannot run.
@@ -12,6 +13,7 @@ inside bubblewrap, and is skipped where bubblewrap cannot run.
 
 from __future__ import annotations
 
+import csv
 import html
 import re
 import socket
@@ -19,26 +21,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+import batch_submissions
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "autograder"))
-
-import grading_catalogue  # noqa: E402
+from attention_grader import read_csv, release
 
 ROOT = Path(__file__).resolve().parents[1]
-GRADE = ROOT / "autograder" / "grade.py"
+#: The console script `make grade` runs, installed next to this interpreter.
+GRADE = Path(sys.executable).parent / "attention-grade"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "grading" / "source"
+EXPECTED_ROWS = Path(__file__).resolve().parent / "fixtures" / "grading" / "expected_rows.csv"
+#: The learner whose exercise never returns: item 9 of issue 11 changes that row on purpose.
+ENDLESS_LOOP = "infinite_loop"
 
 pytestmark = pytest.mark.skipif(
-    not list(grading_catalogue.SOLUTIONS.glob("*/*.ipynb")), reason="no course notebooks"
+    not list(batch_submissions.SOLUTIONS.glob("*/*.ipynb")), reason="no course notebooks"
 )
 
 
 def run_grade(*args, timeout=1200) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(GRADE), *map(str, args)],
+        [str(GRADE), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -47,14 +51,14 @@ def run_grade(*args, timeout=1200) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    """The catalogue, graded in one batch with grade.py."""
+def batch(tmp_path_factory, course_template):
+    """The catalogue, graded in one batch with attention-grade."""
     tmp = tmp_path_factory.mktemp("batch")
-    # Learners start from the release of today's solutions/ (course/ may lag behind while
-    # authors edit; tests/test_release.py checks that it does not, on commit).
-    plan = grading_catalogue.plan()
-    release = _release(grading_catalogue.SOLUTIONS, tmp / "release-work", only=plan)
-    expected = grading_catalogue.build(tmp / "submissions", release=release)
+    # Learners start from the session's release of today's solutions/ (course/ may lag behind
+    # while authors edit; tests/test_release.py checks that it does not, on commit).
+    plan = batch_submissions.plan()
+    release = course_template.path / "release"
+    expected = batch_submissions.build(tmp / "submissions", release=release)
     only = [arg for a in plan for arg in ("--assignment", a)]
     out = tmp / "out"
     done = run_grade(
@@ -70,9 +74,7 @@ def batch(tmp_path_factory):
         "--no-progress",
         *only,
     )
-    import _report
-
-    rows = _report.read_csv(out / "grades.csv") if (out / "grades.csv").exists() else []
+    rows = read_csv(out / "grades.csv") if (out / "grades.csv").exists() else []
     return {
         "done": done,
         "expected": expected,
@@ -118,6 +120,59 @@ def test_every_row_says_what_happened(batch):
     assert not wrong, "\n".join(wrong)
 
 
+#: The grades.csv columns the restructure of issue 11 must not change (notes may be reworded).
+COMPARED = ("status", "code_score", "code_max", "written_max", "written_to_grade", "failed_tests")
+
+
+def _recorded() -> dict[tuple[str, str], dict]:
+    with open(EXPECTED_ROWS, newline="", encoding="utf-8") as handle:
+        return {(r["student"], r["assignment"]): r for r in csv.DictReader(handle)}
+
+
+def _differences(rows: dict, recorded: dict) -> list[str]:
+    """Where ``rows`` (keyed by student, assignment) differ from the recorded rows."""
+    if set(rows) != set(recorded):
+        return [f"rows for {sorted(set(rows) ^ set(recorded))}"]
+    wrong = []
+    for key, want in sorted(recorded.items()):
+        for column in COMPARED:
+            if column == "status" and key[0] == ENDLESS_LOOP:
+                continue
+            if rows[key][column] != want[column]:
+                wrong.append(f"{key} {column}: {rows[key][column]!r}, recorded {want[column]!r}")
+    return wrong
+
+
+def test_rows_are_those_of_the_grader_before_the_package(batch):
+    """The same rows as the grader before it became a package (recorded at 4ba8f45).
+
+    Only the endless-loop learner may differ in ``status`` (the checks now stop a call that
+    never returns, so its test cells fail fast instead of timing out); its scores and failed
+    tests may not.
+    """
+    wrong = _differences(batch["rows"], _recorded())
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_comparison_can_fail(batch):
+    """A changed score, status or failed test is reported; only the loop's status is free."""
+    recorded = _recorded()
+    rows = {key: dict(row) for key, row in batch["rows"].items()}
+    perfect = ("perfect", batch_submissions.Course(release=batch["release"]).target())
+    rows[perfect]["code_score"] = "1"
+    rows[perfect]["status"] = "repaired"
+    rows[(ENDLESS_LOOP, perfect[1])]["status"] = "ok"
+    rows[(ENDLESS_LOOP, perfect[1])]["failed_tests"] = ""
+    wrong = _differences(rows, recorded)
+    assert [w.split(":")[0] for w in wrong] == [
+        f"{(ENDLESS_LOOP, perfect[1])} failed_tests",
+        f"{perfect} status",
+        f"{perfect} code_score",
+    ], wrong
+    del rows[perfect]
+    assert _differences(rows, recorded) == [f"rows for {[perfect]}"]
+
+
 def test_feedback_for_every_graded_notebook(batch):
     out = batch["out"]
     for (student, assignment), row in batch["rows"].items():
@@ -133,9 +188,9 @@ def _visible_text(page: str) -> str:
 
 
 def test_feedback_never_shows_hidden_tests(batch):
-    course = grading_catalogue.Course(release=batch["release"])
+    course = batch_submissions.Course(release=batch["release"])
     hidden = set()
-    for assignment in grading_catalogue.plan():
+    for assignment in batch_submissions.plan():
         nb = nbformat.read(course.source / assignment / f"{course.notebook(assignment)}.ipynb", 4)
         for cell in nb.cells:
             inside = False
@@ -157,7 +212,7 @@ def test_feedback_never_shows_hidden_tests(batch):
 
 
 def test_failing_learner_sees_why_in_feedback(batch):
-    row = batch["rows"][("untouched", grading_catalogue.Course(release=batch["release"]).target())]
+    row = batch["rows"][("untouched", batch_submissions.Course(release=batch["release"]).target())]
     text = _visible_text((batch["out"] / row["feedback"]).read_text(encoding="utf-8"))
     assert "not implemented yet" in text
 
@@ -167,9 +222,9 @@ def test_plot_and_merged_gradebook(batch):
     assert (out / "grade-distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from nbgrader.api import Gradebook
 
-    course = grading_catalogue.Course(release=batch["release"])
+    course = batch_submissions.Course(release=batch["release"])
     with Gradebook(f"sqlite:///{out / 'nbgrader' / 'gradebook.db'}") as gb:
-        for assignment in grading_catalogue.plan():
+        for assignment in batch_submissions.plan():
             submission = gb.find_submission(assignment, "perfect")
             assert submission.code_score == course.points(assignment)
         assert gb.find_submission(course.target(), "untouched").code_score == 0
@@ -194,7 +249,7 @@ def test_wall_clock_limit_is_a_row_not_a_crash(tmp_path):
     subs = tmp_path / "subs"
     assignment = sorted(p.parent.name for p in FIXTURE.glob("*/*.ipynb"))[0]
     release = _release(FIXTURE, tmp_path / "release-work", only=[assignment])
-    course = grading_catalogue.Course(FIXTURE, release)
+    course = batch_submissions.Course(FIXTURE, release)
     (subs / "slow" / assignment).mkdir(parents=True)
     nbformat.write(course.perfect(assignment), subs / "slow" / assignment / f"{assignment}.ipynb")
     done = run_grade(
@@ -210,9 +265,7 @@ def test_wall_clock_limit_is_a_row_not_a_crash(tmp_path):
         "--no-progress",
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    import _report
-
-    [row] = _report.read_csv(tmp_path / "out" / "grades.csv")
+    [row] = read_csv(tmp_path / "out" / "grades.csv")
     assert (row["student_id"], row["status"], row["code_score"]) == ("slow", "time limit", "0")
     assert "not graded" in row["notes"]
 
@@ -246,9 +299,9 @@ except OSError as exc:
 
 
 def _sandbox_problem():
-    import _sandbox
+    from attention_grader import sandbox
 
-    return _sandbox.problem()
+    return sandbox.problem()
 
 
 @pytest.fixture
@@ -285,7 +338,7 @@ def test_sandbox_blocks_network_and_outside_writes(tmp_path, listener):
     )
     assert "NET-OPEN" in plain.stdout and "SECRET-READ" in plain.stdout, plain
 
-    course = grading_catalogue.Course(FIXTURE, _release(FIXTURE, tmp_path / "release-work"))
+    course = batch_submissions.Course(FIXTURE, _release(FIXTURE, tmp_path / "release-work"))
     assignment = course.assignments[0]
     name = course.notebook(assignment)
     subs = tmp_path / "subs"
@@ -316,9 +369,7 @@ def test_sandbox_blocks_network_and_outside_writes(tmp_path, listener):
         2,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    import _report
-
-    rows = {r["student_id"]: r for r in _report.read_csv(out / "grades.csv")}
+    rows = {r["student_id"]: r for r in read_csv(out / "grades.csv")}
     full = f"{course.points(assignment):g}"
     assert rows["good"]["status"] == "ok" and rows["good"]["code_score"] == full, rows["good"]
     assert rows["prober"]["code_score"] == full, rows["prober"]
@@ -341,12 +392,6 @@ def test_sandbox_blocks_network_and_outside_writes(tmp_path, listener):
 
 
 def _release(source: Path, work: Path, only=None) -> Path:
-    """The release of ``source``, made by nbgrader with the course's configuration."""
-    import _batch
-    import _engine
-
-    assignments = _engine.discover_assignments(source)
-    if only:
-        assignments = {a: nbs for a, nbs in assignments.items() if a in only}
-    info = _batch.build_template(source, assignments, work)
-    return Path(info["template"]) / "release"
+    """The release of ``source`` (or of its assignments ``only``), by the course's release."""
+    release(source, work / "release", assignments=only)
+    return work / "release"

@@ -7,9 +7,9 @@ the course's nbgrader_config.py, in a temporary exchange folder (docs/instructor
     learner:    fetch_assignment -> (solves it) -> submit
     instructor: collect -> autograde -> generate_feedback -> export
 
-and then ``autograder/grade.py`` on the collected ``submitted/`` folder, which must agree with
-nbgrader's export. It uses the small fixture course (tests/fixtures/grading) so the flow, not
-the course, is what is timed. Deselect with ``-m "not slow"``.
+and then ``attention-grade`` (``make grade``) on the collected ``submitted/`` folder, which
+must agree with nbgrader's export. It uses the small fixture course (tests/fixtures/grading)
+so the flow, not the course, is what is timed. Deselect with ``-m "not slow"``.
 """
 
 from __future__ import annotations
@@ -21,16 +21,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import batch_submissions
 import nbformat
 import pytest
 from nbgrader.apps import nbgraderapp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from attention_grader import CONFIG_FILE
 
-import grading_catalogue  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-AUTOGRADER = ROOT / "autograder"
+GRADE = Path(sys.executable).parent / "attention-grade"  # the console script of make grade
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "grading" / "source"
 ASSIGNMENT = "00_fixture_one"
 STUDENT = "learner1"
@@ -46,7 +44,7 @@ def _nbgrader_main(cwd: str, args: list[str], log: str) -> None:
     os.dup2(handle, 2)
     sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-    # nbgrader runs `alembic` by name: this venv's bin/ first on PATH (../shared/NOTES.md).
+    # nbgrader runs `alembic` by name when it creates a gradebook: this venv's bin/ first.
     os.environ["PATH"] = os.pathsep.join(
         [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
     )
@@ -81,7 +79,7 @@ def test_release_fetch_submit_collect_autograde_feedback_export(tmp_path):
     # The course's own configuration, pointed at this folder and this exchange.
     (course / "nbgrader_config.py").write_text(
         "c = get_config()  # noqa: F821\n"
-        f"load_subconfig({str(AUTOGRADER / 'nbgrader_config.py')!r})  # noqa: F821\n"
+        f"load_subconfig({str(CONFIG_FILE)!r})  # noqa: F821\n"
         f"c.CourseDirectory.root = {str(course)!r}\n"
         f"c.CourseDirectory.source_directory = {str(FIXTURE)!r}\n"
         f"c.CourseDirectory.release_directory = {str(course / 'release')!r}\n"
@@ -104,7 +102,7 @@ def test_release_fetch_submit_collect_autograde_feedback_export(tmp_path):
     nbgrader(learner, "fetch_assignment", ASSIGNMENT)
     fetched = learner / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     assert fetched.is_file()
-    solved = grading_catalogue.Course(FIXTURE, course / "release")
+    solved = batch_submissions.Course(FIXTURE, course / "release")
     answers = solved.solved_sources(ASSIGNMENT)
     nb = nbformat.read(fetched, 4)
     hidden = "grading-fixture-hidden-marker"
@@ -140,8 +138,7 @@ def test_release_fetch_submit_collect_autograde_feedback_export(tmp_path):
     out = tmp_path / "batch"
     done = subprocess.run(
         [
-            sys.executable,
-            str(AUTOGRADER / "grade.py"),
+            str(GRADE),
             str(course / "submitted"),
             "--out",
             str(out),

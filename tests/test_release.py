@@ -73,11 +73,9 @@ def test_the_course_has_notebooks():
 # --------------------------------------------------------------------------------------------
 
 
-def test_course_is_the_release_of_solutions(tmp_path, release_tool):
-    """Regenerate course/ from solutions/ in a temporary folder: same files, same bytes."""
-    fresh = tmp_path / "course"
-    if SOLUTION_NOTEBOOKS:
-        release_tool.release(out_dir=fresh)
+def test_course_is_the_release_of_solutions(course_template):
+    """The session's release of solutions/ (what `make release` writes): same files, same bytes."""
+    fresh = course_template.path / "release"
     expected, committed = _tree(fresh), _tree(COURSE)
     different = sorted(p for p in expected.keys() & committed.keys() if expected[p] != committed[p])
     missing = sorted(expected.keys() - committed.keys())
@@ -114,9 +112,9 @@ def _changed_cells(fresh: Path, committed: Path) -> str:
 def test_release_removes_stale_assignments_and_keeps_hidden_files(released_fixture):
     course = released_fixture / "course"
     assert not (course / "99_removed").exists(), (
-        "release.py left course/99_removed/, whose assignment is not in solutions/"
+        "release() left course/99_removed/, whose assignment is not in solutions/"
     )
-    assert (course / ".gitkeep").exists(), "release.py deleted course/.gitkeep"
+    assert (course / ".gitkeep").exists(), "release() deleted course/.gitkeep"
 
 
 def test_release_reports_a_failing_assignment_and_releases_the_others(released_fixture):

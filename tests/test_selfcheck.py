@@ -1,13 +1,13 @@
 """``make check``: the learner's self-check grades with the same grader and changes nothing.
 
-Two runs of ``autograder/selfcheck.py`` (each: an nbgrader release of the course, then every
-notebook graded on 2 workers): on ``solutions/`` every code point is earned, on the untouched
-``course/`` none is, and each failing check is printed with its message.
+The session's two self-checks (tests/conftest.py ``self_checks``: ``attention-check --strict``
+of ``solutions/`` and of the untouched ``course/``, against the session's one release): on
+``solutions/`` every code point is earned, on ``course/`` none is, and each failing check is
+printed with its message. The console script itself is run once, on a missing folder.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import subprocess
 import sys
@@ -16,20 +16,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SELFCHECK = ROOT / "autograder" / "selfcheck.py"
 SOLUTIONS, COURSE = ROOT / "solutions", ROOT / "course"
 
 pytestmark = pytest.mark.skipif(not list(SOLUTIONS.glob("*/*.ipynb")), reason="no course notebooks")
-
-
-def selfcheck(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SELFCHECK), *map(str, args), "--no-progress", "--jobs", "2"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=1200,
-    )
 
 
 def table(stdout: str) -> dict[str, tuple[float, float]]:
@@ -42,33 +31,24 @@ def table(stdout: str) -> dict[str, tuple[float, float]]:
     return found
 
 
-def digest(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
-def test_solutions_get_every_code_point(tmp_path):
-    done = selfcheck(SOLUTIONS, "--out", tmp_path / "out", "--strict")
-    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+def test_solutions_get_every_code_point(self_checks):
+    done = self_checks["solutions"]
+    assert done.returncode == 0, done.stdout
     points = table(done.stdout)
     notebooks = sorted(p.relative_to(SOLUTIONS).as_posix() for p in SOLUTIONS.glob("*/*.ipynb"))
     assert sorted(k for k in points if k != "total") == notebooks
     for notebook, (got, most) in points.items():
         assert most > 0 and got == most, f"{notebook}: {got} / {most}\n{done.stdout}"
     assert "Every check passes." in done.stdout
-    pages = list((tmp_path / "out" / "feedback").rglob("*.html"))
+    pages = list((done.out / "feedback").rglob("*.html"))
     assert len(pages) == len(notebooks)
 
 
-def test_untouched_course_gets_no_code_point_and_is_not_modified(tmp_path):
-    before = digest(COURSE)
-    done = selfcheck(COURSE, "--out", tmp_path / "out", "--strict")
+def test_untouched_course_gets_no_code_point_and_is_not_modified(self_checks):
+    done = self_checks["course"]
     # --strict: exit 1 when code points are missing (without it: 0, failing is learning).
-    assert done.returncode == 1, done.stdout + done.stderr[-3000:]
-    assert digest(COURSE) == before, "the self-check modified course/"
+    assert done.returncode == 1, done.stdout
+    assert not done.modified, "the self-check modified course/"
     points = table(done.stdout)
     assert len(points) == len(list(COURSE.glob("*/*.ipynb"))) + 1
     for notebook, (got, most) in points.items():
@@ -77,3 +57,13 @@ def test_untouched_course_gets_no_code_point_and_is_not_modified(tmp_path):
     # Each failing check is listed with the check's own message.
     assert "is not implemented yet" in done.stdout
     assert "HIDDEN" not in done.stdout
+
+
+def test_console_script_reports_a_missing_folder(tmp_path):
+    """``attention-check`` (what ``make check`` runs) is installed and fails in one line."""
+    script = Path(sys.executable).parent / "attention-check"
+    done = subprocess.run(
+        [str(script), str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done
+    assert done.stderr.strip() == f"attention-check: error: no such folder: {tmp_path / 'nowhere'}"

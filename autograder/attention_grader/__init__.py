@@ -2,7 +2,7 @@
 
 Commands (console scripts of ``pip install -e .``; the ``make`` targets call them):
 
-- ``attention-release`` (``make release``): course/ from solutions/ (:mod:`.release`);
+- ``attention-release`` (``make release``): course/ from solutions/ (:mod:`.releasing`);
 - ``attention-grade`` (``make grade``): a class's submissions to ``grades.csv``, feedback and
   a gradebook (:mod:`.grade`, :mod:`.batch`, :mod:`.engine`, :mod:`.pool`);
 - ``attention-check`` (``make check``): a learner grades their own notebooks (:mod:`.selfcheck`).
@@ -23,9 +23,9 @@ from .results import CellKind, CellResult, JobResult, NotebookResult, NotebookSt
 
 #: Public names loaded on first use, and the module each comes from.
 _LAZY = {
-    "release": "release",
-    "ReleaseError": "release",
-    "assignment_names": "release",
+    "release": "releasing",
+    "ReleaseError": "releasing",
+    "assignment_names": "releasing",
     "Settings": "engine",
     "Template": "engine",
     "Job": "engine",

@@ -23,7 +23,7 @@ from pathlib import Path
 from . import engine, pool, report
 from .engine import Job, Settings, Template
 from .paths import CONFIG_FILE, InstructorError
-from .release import ReleaseError
+from .releasing import ReleaseError
 from .results import JobResult, NotebookResult, Status
 from .submissions import Learner
 

@@ -2,7 +2,7 @@
 
 Everything here runs nbgrader itself, in-process, through its Python API (``NbGraderAPI``):
 :func:`build_template` releases every assignment once per batch (the one release function,
-:func:`attention_grader.release.release`) into a *template* (the release and a gradebook that
+:func:`attention_grader.releasing.release`) into a *template* (the release and a gradebook that
 knows every cell); then :func:`grade_job`, per learner x assignment, runs ``autograde`` and
 ``generate_feedback`` in a private nbgrader course directory::
 
@@ -159,7 +159,7 @@ def fast_alembic() -> None:
 
 def build_template(source: Path, assignments: dict[str, list[str]], work: Path) -> Template:
     """Release ``assignments`` of ``source`` into ``<work>/template`` (raises ReleaseError)."""
-    from .release import release
+    from .releasing import release
 
     template = Path(work) / "template"
     snapshot = template / "source"

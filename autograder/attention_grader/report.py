@@ -160,9 +160,7 @@ def plot(rows: list[dict], path: Path) -> None:
     left.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole learners, never 0.25
     left.set_title(f"{len(students)} learners")
     data = [[100 * _fraction(r) for r in rows if r["assignment"] == a] for a in assignments]
-    right.boxplot(
-        data, vert=False, tick_labels=assignments
-    ) if _has_tick_labels() else right.boxplot(data, vert=False, labels=assignments)
+    right.boxplot(data, **_horizontal_boxplot(assignments))
     right.invert_yaxis()
     right.set_xlabel("autograded score (% of the assignment's code points)")
     right.set_title("per assignment (missing work counts 0)")
@@ -171,12 +169,23 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _has_tick_labels() -> bool:
+def _horizontal_boxplot(labels: list[str]) -> dict:
+    """``boxplot`` options for horizontal boxes with labels, in this matplotlib's words.
+
+    ``tick_labels`` replaced ``labels`` in matplotlib 3.9, ``orientation`` replaced ``vert``
+    in 3.10 (the old names warn from 3.11); the course supports matplotlib >= 3.8.
+    """
     import inspect
 
     import matplotlib.axes
 
-    return "tick_labels" in inspect.signature(matplotlib.axes.Axes.boxplot).parameters
+    params = inspect.signature(matplotlib.axes.Axes.boxplot).parameters
+    options = {"tick_labels" if "tick_labels" in params else "labels": labels}
+    if "orientation" in params:
+        options["orientation"] = "horizontal"
+    else:
+        options["vert"] = False
+    return options
 
 
 class MergedGradebook:
