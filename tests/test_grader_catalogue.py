@@ -1,7 +1,8 @@
-"""The grader against a catalogue of learner implementations, wrong and right, notebooks 01-08.
+"""The grader against a catalogue of learner implementations, wrong and right, notebooks 01-09.
 
 The catalogue lives in ``tests/catalogue/``: ``wrong.py`` / ``right.py`` for notebooks 01-05,
-``wrong_beyond.py`` / ``right_beyond.py`` for 06-08 (masks, multi-head, tiled attention).
+``wrong_beyond.py`` / ``right_beyond.py`` for 06-08 (masks, multi-head, tiled attention),
+``wrong_backward.py`` / ``right_backward.py`` for 09 (the backward pass).
 
 - Every wrong implementation loses points: the check case a grader author would expect fails
   (with the visible seed and with hidden-test seeds), and the message names the mistake (or,
@@ -25,12 +26,14 @@ from collections import Counter
 from pathlib import Path
 
 import catalogue.right  # noqa: F401 - registers the correct alternatives
+import catalogue.right_backward  # noqa: F401
 import catalogue.right_beyond  # noqa: F401
 import catalogue.wrong  # noqa: F401 - registers the wrong implementations
+import catalogue.wrong_backward  # noqa: F401
 import catalogue.wrong_beyond  # noqa: F401
 import numpy as np
 import pytest
-from catalogue import BEYOND_EXERCISES, CORE_EXERCISES, RIGHT, WRONG
+from catalogue import BACKWARD_EXERCISES, BEYOND_EXERCISES, CORE_EXERCISES, RIGHT, WRONG
 from catalogue.right_beyond import tiled_textbook
 from catalogue.wrong import ENDLESS_LOOP
 from catalogue.wrong_beyond import causal_float_ones, causal_upper_triangle, tiled_scores_first
@@ -45,6 +48,7 @@ CHECKS = {name: getattr(checks, f"check_{name}") for name in EXERCISES}
 HIDDEN_SEEDS = {
     **dict.fromkeys(CORE_EXERCISES, (1, 2, 3, 4, 5)),
     **dict.fromkeys(BEYOND_EXERCISES, (1, 2, 3)),
+    **dict.fromkeys(BACKWARD_EXERCISES, (1, 2, 3)),
 }
 
 
@@ -78,7 +82,7 @@ def short_time_limit(monkeypatch):
 def test_catalogue_covers_every_exercise():
     wrong_per_exercise = Counter(entry.exercise for entry in WRONG)
     right_per_exercise = Counter(entry.exercise for entry in RIGHT)
-    assert set(CORE_EXERCISES) | set(BEYOND_EXERCISES) == set(EXERCISES)
+    assert set(CORE_EXERCISES) | set(BEYOND_EXERCISES) | set(BACKWARD_EXERCISES) == set(EXERCISES)
     assert sum(wrong_per_exercise[name] for name in CORE_EXERCISES) >= 35
     assert sum(right_per_exercise[name] for name in CORE_EXERCISES) >= 12
     assert sum(wrong_per_exercise[name] for name in BEYOND_EXERCISES) >= 20
@@ -89,6 +93,11 @@ def test_catalogue_covers_every_exercise():
     for name in BEYOND_EXERCISES:
         assert wrong_per_exercise[name] >= 3, name
         assert right_per_exercise[name] >= 2, name
+    # Issue 12: at least 15 wrong backward passes and 5 correct alternatives.
+    assert sum(wrong_per_exercise[name] for name in BACKWARD_EXERCISES) >= 15
+    assert sum(right_per_exercise[name] for name in BACKWARD_EXERCISES) >= 5
+    for name in BACKWARD_EXERCISES:
+        assert wrong_per_exercise[name] >= 5 and right_per_exercise[name] >= 3, name
     ids = [entry.id for entry in WRONG + RIGHT]
     assert len(set(ids)) == len(ids), "ids must be unique"
     for entry in WRONG:

@@ -1,14 +1,15 @@
 """Learner-style implementations that the grader in :mod:`attention_course.checks` must judge.
 
-``wrong.py`` (notebooks 01-05) and ``wrong_beyond.py`` (06-08) hold implementations with one
-mistake each, written the way learners write them (``K.T`` on batched input, a softmax without
-max subtraction, ``scores / d_k``, a loop that never ends ...); every one is registered with
-:func:`wrong`, which records the exercise, the check case that must fail and phrases the failure
-message must contain. ``right.py`` and ``right_beyond.py`` hold correct alternatives to the
-reference (einsum, loops, ``scipy.special.softmax``, a log-sum-exp softmax, a ``list`` return
-...), registered with :func:`right`: they must pass every case, visible and hidden seeds alike.
+``wrong.py`` (notebooks 01-05), ``wrong_beyond.py`` (06-08) and ``wrong_backward.py`` (09)
+hold implementations with one mistake each, written the way learners write them (``K.T`` on
+batched input, a softmax without max subtraction, ``scores / d_k``, a loop that never ends
+...); every one is registered with :func:`wrong`, which records the exercise, the check case
+that must fail and phrases the failure message must contain. ``right.py``, ``right_beyond.py``
+and ``right_backward.py`` hold correct alternatives to the reference (einsum, loops,
+``scipy.special.softmax``, a log-sum-exp softmax, a ``list`` return ...), registered with
+:func:`right`: they must pass every case, visible and hidden seeds alike.
 
-Importing the four modules registers their entries in :data:`WRONG` and :data:`RIGHT`.
+Importing the six modules registers their entries in :data:`WRONG` and :data:`RIGHT`.
 
 Shape legend: ``...`` batch dimensions, ``n_q`` queries, ``n_k`` keys and values, ``d_k``
 query/key width, ``d_v`` value width, ``d_model`` / ``d_model_z`` widths of ``X`` / ``Z``.
@@ -38,8 +39,11 @@ BEYOND_EXERCISES = (
     "online_softmax",
     "tiled_attention",
 )
+#: The exercises of notebook 09, the backward pass (``wrong_backward.py``, ``right_backward.py``).
+BACKWARD_EXERCISES = ("softmax_backward", "attention_backward")
 
 __all__ = [
+    "BACKWARD_EXERCISES",
     "BEYOND_EXERCISES",
     "CORE_EXERCISES",
     "RIGHT",

@@ -41,8 +41,8 @@ Layout of the package:
   every check, :func:`~.framework.make_check`.
 - One catalogue module per notebook: :mod:`.dot_product` (01), :mod:`.scaling` (02),
   :mod:`.softmax` (03), :mod:`.weighted_sum` (04), :mod:`.self_cross` (05), :mod:`.masks` (06),
-  :mod:`.multi_head` (07), :mod:`.tiled` (08); :mod:`.inputs` and :mod:`.mistakes` hold the
-  input builders and known mistakes several catalogues share.
+  :mod:`.multi_head` (07), :mod:`.tiled` (08), :mod:`.backward` (09); :mod:`.inputs` and
+  :mod:`.mistakes` hold the input builders and known mistakes several catalogues share.
 
 Adding an exercise: write a catalogue module that builds its ``Exercise`` (cases, mistakes,
 requirements) and ends with ``check_<name> = make_check(EXERCISE)``, then add one line below
@@ -51,6 +51,7 @@ importing its ``check_*`` functions: ``EXERCISES`` and ``__all__`` pick them up 
 
 from __future__ import annotations
 
+from .backward import check_attention_backward, check_softmax_backward  # noqa: F401
 from .dot_product import check_dot_product_scores  # noqa: F401
 from .framework import Exercise
 from .masks import check_causal_mask, check_masked_attention, check_padding_mask  # noqa: F401
