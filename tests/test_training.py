@@ -195,6 +195,25 @@ def test_the_loss_is_zero_for_the_right_values_and_its_gradient_is_right():
     assert 0.5 * task.d_v < far < 4 * task.d_v
 
 
+@pytest.mark.parametrize("scale", [1 / 4, 1.0])
+def test_the_gradients_reaching_w_q_and_w_k_match_central_differences(scale):
+    task = tr.RetrievalTask(n_vocab=10, d_model=5, n_k=4, n_q=3, d_v=2)
+    rng = np.random.default_rng(12)
+    embeddings = rng.standard_normal((task.n_vocab, task.d_model))
+    batch = tr.make_batch(task, embeddings, rng, size=2)
+    d_k = 16  # scale 1/4 = 1/√d_k
+    params = {name: rng.standard_normal((task.d_model, d_k)) / 2 for name in ("W_q", "W_k")}
+    loss, grads = tr.loss_and_gradients(params, batch, scale)
+    for name in ("W_q", "W_k"):
+
+        def loss_of(W, name=name):
+            return tr.loss_and_gradients({**params, name: W}, batch, scale)[0]
+
+        numerical = ref.numerical_gradient(loss_of, params[name])
+        assert_allclose(grads[name], numerical, rtol=1e-5, atol=1e-6 * np.abs(numerical).max())
+    assert loss == tr.loss_and_gradients(params, batch, scale)[0] > 0
+
+
 def test_sgd_and_adam_take_the_steps_their_formulas_say():
     W = {"W": np.array([[1.0, -2.0], [0.5, 3.0]])}
     g = {"W": np.array([[0.2, -4.0], [1e-3, 0.0]])}

@@ -59,6 +59,7 @@ __all__ = [
     "DEFAULT_LR",
     "make_batch",
     "retrieval_loss",
+    "loss_and_gradients",
     "train_retrieval",
     "compare_scaling",
 ]
@@ -291,6 +292,55 @@ def _forward(params, batch: Batch, scale: float):
     return Q, K, output
 
 
+def loss_and_gradients(
+    params: dict[str, np.ndarray], batch: Batch, scale: float, backward: Backward | None = None
+) -> tuple[float, dict[str, np.ndarray]]:
+    """One forward and backward pass: the loss on ``batch`` and its gradients to ``W_q``, ``W_k``.
+
+    ``backward`` gives ``dL/dQ`` and ``dL/dK``; through ``Q = X_q W_q`` and ``K = X_k W_k``::
+
+        dW_q = X_qᵀ dQ   (d_model, B·n_q) @ (B·n_q, d_k) -> (d_model, d_k)
+        dW_k = X_kᵀ dK   (d_model, B·n_k) @ (B·n_k, d_k) -> (d_model, d_k)
+
+    Parameters
+    ----------
+    params : dict
+        ``{"W_q": (d_model, d_k) ndarray, "W_k": (d_model, d_k) ndarray}``.
+    batch : Batch
+        The examples.
+    scale : float
+        Factor of the scores, passed to the forward pass and to ``backward`` as ``scale=``.
+    backward : callable, optional
+        As in :func:`train_retrieval`; defaults to the reference ``attention_backward``.
+
+    Returns
+    -------
+    loss : float
+        :func:`retrieval_loss` of the attention output.
+    grads : dict
+        ``{"W_q": (d_model, d_k) ndarray, "W_k": (d_model, d_k) ndarray}``.
+
+    Raises
+    ------
+    ValueError
+        If ``backward`` returns a gradient whose shape is not its input's.
+    """
+    backward = ref.attention_backward if backward is None else backward
+    Q, K, output = _forward(params, batch, scale)
+    loss, grad_output = retrieval_loss(output, batch)  # grad_output: (B, n_q, d_v)
+    grad_Q, grad_K, _ = backward(Q, K, batch.V, grad_output, mask=None, scale=scale)
+    grad_Q = _check_gradient("grad_Q", grad_Q, Q.shape)  # (B, n_q, d_k)
+    grad_K = _check_gradient("grad_K", grad_K, K.shape)  # (B, n_k, d_k)
+    d_model, d_k = params["W_q"].shape
+    X_q = batch.X_q.reshape(-1, d_model)  # (B, n_q, d_model) -> (B·n_q, d_model)
+    X_k = batch.X_k.reshape(-1, d_model)  # (B, n_k, d_model) -> (B·n_k, d_model)
+    grads = {
+        "W_q": X_q.T @ grad_Q.reshape(-1, d_k),  # (d_model, B·n_q) @ (B·n_q, d_k)
+        "W_k": X_k.T @ grad_K.reshape(-1, d_k),  # (d_model, B·n_k) @ (B·n_k, d_k)
+    }
+    return loss, grads
+
+
 def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -323,11 +373,9 @@ def train_retrieval(
     ``W_q`` and ``W_k`` start with independent ``N(0, 1/d_model)`` entries, so queries and keys
     have entries of variance about 1 and raw scores ``q · k`` of variance about ``d_k`` -- the
     setting of the paper's footnote 4. Each step draws a fresh batch, runs the forward pass
-    (the reference attention), gets ``dL/d output`` from :func:`retrieval_loss`, calls
-    ``backward`` for ``dL/dQ`` and ``dL/dK``, and through ``Q = X_q W_q``, ``K = X_k W_k``::
-
-        dW_q = X_qᵀ dQ   (d_model, B·n_q) @ (B·n_q, d_k) -> (d_model, d_k)
-        dW_k = X_kᵀ dK   (d_model, B·n_k) @ (B·n_k, d_k) -> (d_model, d_k)
+    (the reference attention), gets ``dL/d output`` from :func:`retrieval_loss`, and the
+    gradients to ``W_q``, ``W_k`` from ``backward`` and the chain rule
+    (:func:`loss_and_gradients`), then updates both.
 
     Parameters
     ----------
@@ -393,17 +441,7 @@ def train_retrieval(
         losses, norms_q, norms_k = np.zeros(steps), np.zeros(steps), np.zeros(steps)
         for step in range(steps):
             batch = make_batch(task, embeddings, train_rng, task.batch_size)
-            Q, K, output = _forward(params, batch, scale)
-            losses[step], grad_output = retrieval_loss(output, batch)
-            grad_Q, grad_K, _ = backward(Q, K, batch.V, grad_output, mask=None, scale=scale)
-            grad_Q = _check_gradient("grad_Q", grad_Q, Q.shape)  # (B, n_q, d_k)
-            grad_K = _check_gradient("grad_K", grad_K, K.shape)  # (B, n_k, d_k)
-            X_q = batch.X_q.reshape(-1, task.d_model)  # (B, n_q, d_model) -> (B·n_q, d_model)
-            X_k = batch.X_k.reshape(-1, task.d_model)  # (B, n_k, d_model) -> (B·n_k, d_model)
-            grads = {
-                "W_q": X_q.T @ grad_Q.reshape(-1, d_k),  # (d_model, B·n_q) @ (B·n_q, d_k)
-                "W_k": X_k.T @ grad_K.reshape(-1, d_k),  # (d_model, B·n_k) @ (B·n_k, d_k)
-            }
+            losses[step], grads = loss_and_gradients(params, batch, scale, backward)
             norms_q[step] = np.linalg.norm(grads["W_q"])
             norms_k[step] = np.linalg.norm(grads["W_k"])
             update.step(params, grads)
