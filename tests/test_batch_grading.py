@@ -250,8 +250,12 @@ def test_wall_clock_limit_is_a_row_not_a_crash(tmp_path):
     assignment = sorted(p.parent.name for p in FIXTURE.glob("*/*.ipynb"))[0]
     release = _release(FIXTURE, tmp_path / "release-work", only=[assignment])
     course = batch_submissions.Course(FIXTURE, release)
+    nb = course.perfect(assignment)
+    exercise = course.exercises(assignment)[0][0]
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == exercise)
+    cell.source += "\n\nimport time\n\ntime.sleep(60)  # slow, but under the cell time limit\n"
     (subs / "slow" / assignment).mkdir(parents=True)
-    nbformat.write(course.perfect(assignment), subs / "slow" / assignment / f"{assignment}.ipynb")
+    nbformat.write(nb, subs / "slow" / assignment / f"{assignment}.ipynb")
     done = run_grade(
         subs,
         "--out",
@@ -261,13 +265,67 @@ def test_wall_clock_limit_is_a_row_not_a_crash(tmp_path):
         "--assignment",
         assignment,
         "--wall-timeout",
-        1,
+        3,
         "--no-progress",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     [row] = read_csv(tmp_path / "out" / "grades.csv")
     assert (row["student_id"], row["status"], row["code_score"]) == ("slow", "time limit", "0")
     assert "not graded" in row["notes"]
+
+
+def test_a_stopped_job_leaves_nothing_running(tmp_path):
+    """A job stopped at --wall-timeout takes its kernel and what learner code started with it.
+
+    The kernel runs in its own session, and a process the learner started (here ``sleep``)
+    outlives the kernel's own exit when its parent dies: only killing the kernel's tree stops it.
+    """
+    import psutil
+
+    subs = tmp_path / "subs"
+    assignment = sorted(p.parent.name for p in FIXTURE.glob("*/*.ipynb"))[0]
+    course = batch_submissions.Course(
+        FIXTURE, _release(FIXTURE, tmp_path / "release-work", only=[assignment])
+    )
+    nb = course.perfect(assignment)
+    exercise = course.exercises(assignment)[0][0]
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == exercise)
+    pids = tmp_path / "pids.txt"
+    cell.source += (
+        "\n\nimport os, pathlib, subprocess, time\n\n"
+        "child = subprocess.Popen(['sleep', '600'])\n"
+        f"pathlib.Path({str(pids)!r}).write_text(f'{{os.getpid()}} {{child.pid}}')\n"
+        "time.sleep(600)\n"
+    )
+    (subs / "sleeper" / assignment).mkdir(parents=True)
+    nbformat.write(nb, subs / "sleeper" / assignment / f"{assignment}.ipynb")
+    try:
+        done = run_grade(
+            subs,
+            "--out",
+            tmp_path / "out",
+            "--source",
+            FIXTURE,
+            "--assignment",
+            assignment,
+            "--wall-timeout",
+            15,
+            "--no-progress",
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        [row] = read_csv(tmp_path / "out" / "grades.csv")
+        assert row["status"] == "time limit", row
+        kernel, child = map(int, pids.read_text().split())  # the learner's code did run
+        assert not psutil.pid_exists(kernel), "the stopped job's kernel still runs"
+        assert not psutil.pid_exists(child), "a process the learner started still runs"
+    finally:
+        for pid in map(int, pids.read_text().split() if pids.exists() else []):
+            try:
+                proc = psutil.Process(pid)
+                if proc.cmdline()[:2] == ["sleep", "600"]:
+                    proc.kill()
+            except psutil.Error:
+                pass
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from traitlets.config import Config, PyFileConfigLoader
 
 from . import preprocessors, repair
 from .paths import AUTOGRADER, CONFIG_FILE
+from .pool import KERNEL_PIDS
 from .preprocessors import CELL_TIMEOUT, KERNEL_DIED, KERNEL_UNRESPONSIVE
 from .results import CellKind, CellResult, JobResult, NotebookResult, NotebookState, Status
 from .submissions import NotebookRef
@@ -243,9 +244,6 @@ def warm_up(template: Path) -> None:
 # One job: one learner x one assignment, in its own course directory and process
 # --------------------------------------------------------------------------------------------
 
-#: The file in a job's runtime folder where each of its kernels writes its process id, so the
-#: parent can kill the kernels of a job it stopped (they run in their own sessions).
-KERNEL_PIDS = "kernel-pids"
 _JUPYTER_PATH = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
 
 
@@ -265,7 +263,7 @@ def write_kernelspec(job_dir: Path, template: Path, settings: Settings) -> None:
         "home": str(home),
         "writable": [str(home), str(runtime)],
         "masks": list(settings.masks),
-        "pid_file": str(runtime / KERNEL_PIDS),
+        "pid_file": str(job_dir / KERNEL_PIDS),  # the pool kills them if it stops the job
     }
     spec = {
         "argv": [sys.executable, "-m", "attention_grader.kernel", "-f", "{connection_file}"],

@@ -154,7 +154,7 @@ def grade(args: argparse.Namespace) -> int:
     if out == submissions_dir or submissions_dir in out.parents:
         raise InstructorError("--out must not be inside the submissions folder")
     # Only now the heavy imports (nbgrader, nbconvert: seconds): errors above come at once.
-    from . import batch, sandbox, submissions
+    from . import batch, pool, sandbox, submissions
 
     if args.sandbox and (problem := sandbox.problem()):
         raise InstructorError(f"--sandbox is not available: {problem}")
@@ -165,6 +165,7 @@ def grade(args: argparse.Namespace) -> int:
         masks = [submissions_dir, out, source, SOLUTIONS, work]
         settings = settings_from(args, sandbox.default_masks(*masks) if args.sandbox else [])
         print(f"Releasing {len(assignments)} assignment(s) from {source} ...", file=sys.stderr)
+        pool.start()  # the workers' forkserver loads nbgrader while nbgrader releases
         template = batch.build_template(source, assignments, work)
         # Content matching also looks at ungraded cells: every grade_id of the release.
         learners, warnings = submissions.discover(

@@ -114,7 +114,7 @@ def check(args: argparse.Namespace, template: Template | None = None) -> int:
         )
     if args.assignment:
         assignments = {a: n for a, n in assignments.items() if a in args.assignment}
-    from . import batch  # nbgrader: seconds to import, after the quick checks above
+    from . import batch, pool  # nbgrader: seconds to import, after the quick checks above
     from .engine import Settings
     from .submissions import Learner, NotebookRef
 
@@ -143,6 +143,7 @@ def check(args: argparse.Namespace, template: Template | None = None) -> int:
         )
         print(f"Grading {len(assignments)} notebook(s) of {args.notebooks} ...", file=sys.stderr)
         if template is None:
+            pool.start()  # the workers' forkserver loads nbgrader while nbgrader releases
             template = batch.build_template(source, assignments, work)
         else:  # only the assignments handed in
             template = replace(template, assignments={a: assignments[a] for a in assignments})
