@@ -235,11 +235,14 @@ def test_an_existing_profiler_is_restored():
 # ---- calling the reference is caught ----------------------------------------------------------
 
 
-def _reference_copy():
-    """A second instance of the reference module, as after importlib.reload: new code objects,
-    same file (compiled from the installed module's source, under its file name)."""
-    namespace = {"__name__": "reference_copy", "__package__": "attention_course"}
-    exec(compile(inspect.getsource(ref), ref.__file__, "exec"), namespace)
+def _reference_copy(module):
+    """A second instance of one module of the reference package, as after an edit and
+    importlib.reload: new code objects, same file (the installed module's source one line
+    lower, compiled under its file name). Code objects compiled from the same source at the
+    same lines compare equal, so the shift is what makes the copy's code new."""
+    namespace = {"__name__": f"{module.__name__}_copy", "__package__": ref.__name__}
+    source = "\n" + inspect.getsource(module)
+    exec(compile(source, module.__file__, "exec"), namespace)
     return types.SimpleNamespace(**namespace)
 
 
@@ -258,7 +261,7 @@ REFERENCE_CALLERS = {
     "through_attention": lambda x, axis=-1: ref.scaled_dot_product_attention(
         np.eye(x.shape[-2]), np.moveaxis(x, axis, -1), np.eye(x.shape[axis])
     )[1],
-    "reloaded_module": _reference_copy().softmax,
+    "reloaded_module": _reference_copy(ref.forward).softmax,
 }
 
 
@@ -267,6 +270,51 @@ def test_calling_the_reference_scores_zero(how, capfd):
     message, _ = run("softmax", REFERENCE_CALLERS[how])
     assert "calls the course's reference" in message
     assert capfd.readouterr().err == ""
+
+
+def _backward_via_helper(Q, K, V, grad_output, mask=None, scale=None):
+    def helper():
+        return ref.attention_backward(Q, K, V, grad_output, mask=mask, scale=scale)
+
+    return helper()
+
+
+# The backward pass lives in another module of the reference package than softmax.
+BACKWARD_REFERENCE_CALLERS = {
+    "alias": ref.attention_backward,
+    "wrapper": lambda Q, K, V, grad_output, mask=None, scale=None: ref.attention_backward(
+        Q, K, V, grad_output, mask, scale
+    ),
+    "partial": functools.partial(ref.attention_backward),
+    "nested_helper": _backward_via_helper,
+    "numerical": lambda Q, K, V, grad_output, mask=None, scale=None: (
+        ref.numerical_attention_gradients(Q, K, V, grad_output, mask, scale)
+    ),
+    "reloaded_module": _reference_copy(ref.backward).attention_backward,
+}
+
+
+@pytest.mark.parametrize("how", list(BACKWARD_REFERENCE_CALLERS))
+def test_calling_the_reference_backward_scores_zero(how, capfd):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), pytest.raises(CheckFailed) as failure:
+        checks.check_attention_backward(BACKWARD_REFERENCE_CALLERS[how], "random")
+    assert "calls the course's reference" in failure.value.message
+    assert capfd.readouterr().err == ""
+
+
+def test_every_module_of_the_reference_package_is_recognised():
+    """The runner knows a reloaded function by its file: every public name's file counts.
+
+    Each copy is called with ``None`` for every required argument: it raises inside its own
+    body, after the runner has seen the call."""
+    for name in ref.__all__:
+        module = sys.modules[getattr(ref, name).__module__]
+        copy = getattr(_reference_copy(module), name)
+        assert copy.__code__ != getattr(ref, name).__code__
+        required = [p for p in inspect.signature(copy).parameters.values() if p.default is p.empty]
+        outcome = runner.call(copy, [None] * len(required), {}, frozenset({name}))
+        assert outcome.error is not None and outcome.called_reference == name, name
 
 
 @pytest.mark.parametrize("name", list(EXERCISES))
