@@ -8,6 +8,8 @@ softmax axis, ``b`` keys per block.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -27,7 +29,7 @@ def safe_softmax(x, axis=-1):
 
 def attend(Q, K, V, mask=None):
     """A learner's correct masked attention (notebook 06)."""
-    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+    scores = Q @ np.swapaxes(K, -1, -2) / math.sqrt(Q.shape[-1])  # (..., n_q, n_k)
     if mask is not None:
         scores = np.where(mask, scores, -np.inf)
     weights = safe_softmax(scores)
@@ -35,7 +37,7 @@ def attend(Q, K, V, mask=None):
 
 
 def scaled_scores(Q, K):
-    return Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])  # (..., n_q, n_k)
+    return Q @ np.swapaxes(K, -1, -2) / math.sqrt(Q.shape[-1])  # (..., n_q, n_k)
 
 
 def project(X, Z, W_q, W_k, W_v, n_heads, strided=False):
@@ -60,8 +62,8 @@ def head_mask(mask):
 
 def online(x, block_size, *, rescale=True, sign=1, running=True, guard=True, row_max=True):
     """A learner's online softmax; the keywords switch one step off (or get it wrong)."""
-    m = np.full(x.shape[:-1] + (1,), -np.inf)
-    total = np.zeros(x.shape[:-1] + (1,))
+    m = np.full(x.shape[:-1] + (1,), -np.inf, dtype=x.dtype)
+    total = np.zeros(x.shape[:-1] + (1,), dtype=x.dtype)
     for start in range(0, x.shape[-1], block_size):
         block = x[..., start : start + block_size]
         block_max = block.max(axis=-1, keepdims=True) if row_max else block.max()
@@ -99,10 +101,11 @@ def tiled(
     if mask is not None:
         batch = np.broadcast_shapes(batch, mask.shape[:-2])
         mask = np.broadcast_to(mask, (*batch, n_q, n_k))
-    Q = Q / np.sqrt(Q.shape[-1])
-    m = np.full((*batch, n_q, 1), -np.inf)
-    total = np.zeros((*batch, n_q, 1))
-    acc = np.zeros((*batch, n_q, V.shape[-1]))
+    Q = Q / math.sqrt(Q.shape[-1])  # a Python float: float32 stays float32
+    dtype = np.result_type(Q, K, V)
+    m = np.full((*batch, n_q, 1), -np.inf, dtype=dtype)
+    total = np.zeros((*batch, n_q, 1), dtype=dtype)
+    acc = np.zeros((*batch, n_q, V.shape[-1]), dtype=dtype)
     for k0 in range(0, n_k, block_size):
         S = Q @ np.swapaxes(K[..., k0 : k0 + block_size, :], -1, -2)
         if mask is not None:

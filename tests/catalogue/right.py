@@ -43,7 +43,7 @@ def scores_broadcast_and_sum(Q, K):
 @right("dot_product_scores")
 def scores_python_loops(Q, K):
     n_q, n_k = Q.shape[-2], K.shape[-2]
-    scores = np.zeros((*Q.shape[:-2], n_q, n_k))  # float64, also for float32 input
+    scores = np.zeros((*Q.shape[:-2], n_q, n_k), dtype=np.result_type(Q, K))  # float32 stays
     for b in np.ndindex(*Q.shape[:-2]):
         q_rows, k_rows = Q[b].tolist(), K[b].tolist()
         for i in range(n_q):
@@ -125,7 +125,7 @@ def softmax_in_place_on_a_copy(x, axis=-1):
 @right("softmax")
 def softmax_python_loops(x, axis=-1):
     moved = np.moveaxis(x, axis, -1)  # the axis to normalise last
-    out = np.zeros(moved.shape)  # float64, also for float32 input
+    out = np.zeros(moved.shape, dtype=np.result_type(x, 1.0))  # float32 stays, int -> float64
     for index in np.ndindex(*moved.shape[:-1]):
         row = moved[index].tolist()
         top = max(row)
@@ -168,7 +168,7 @@ def weighted_broadcast_and_sum(weights, V):
 @right("weighted_sum")
 def weighted_python_loops(weights, V):
     n_q, n_k, d_v = weights.shape[-2], weights.shape[-1], V.shape[-1]
-    out = np.zeros((*weights.shape[:-2], n_q, d_v))
+    out = np.zeros((*weights.shape[:-2], n_q, d_v), dtype=np.result_type(weights, V))
     for b in np.ndindex(*weights.shape[:-2]):
         w, v = weights[b].tolist(), V[b].tolist()
         for i in range(n_q):
@@ -190,7 +190,7 @@ def _softmax(x, axis=-1):
 @right("scaled_dot_product_attention")
 def attention_textbook(Q, K, V):
     d_k = Q.shape[-1]
-    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)  # (..., n_q, n_k)
+    scores = Q @ np.swapaxes(K, -1, -2) / math.sqrt(d_k)  # (..., n_q, n_k); a Python float
     weights = _softmax(scores, axis=-1)
     output = weights @ V  # (..., n_q, d_v)
     return output, weights
@@ -205,7 +205,7 @@ def attention_einsum(Q, K, V):
 
 @right("scaled_dot_product_attention")
 def attention_scales_queries_first(Q, K, V):
-    Q = Q / np.sqrt(Q.shape[-1])  # a new array: the caller's Q is untouched
+    Q = Q / math.sqrt(Q.shape[-1])  # a new array: the caller's Q is untouched
     weights = _softmax(Q @ K.swapaxes(-1, -2))
     return weights @ V, weights
 
@@ -227,8 +227,9 @@ def attention_log_sum_exp(Q, K, V):
 @right("scaled_dot_product_attention")
 def attention_python_loops(Q, K, V):
     n_q, d_k, n_k, d_v = Q.shape[-2], Q.shape[-1], K.shape[-2], V.shape[-1]
-    output = np.zeros((*Q.shape[:-2], n_q, d_v))
-    weights = np.zeros((*Q.shape[:-2], n_q, n_k))
+    dtype = np.result_type(Q, K, V)  # float32 in, float32 out
+    output = np.zeros((*Q.shape[:-2], n_q, d_v), dtype=dtype)
+    weights = np.zeros((*Q.shape[:-2], n_q, n_k), dtype=dtype)
     for b in np.ndindex(*Q.shape[:-2]):
         q, k, v = Q[b].tolist(), K[b].tolist(), V[b].tolist()
         for i in range(n_q):

@@ -10,6 +10,8 @@ softmax axis.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from attention_course import reference as R  # noqa: N812 - a learner habit under test
@@ -55,7 +57,7 @@ def padding_less_outer(lengths, n_k):
 
 @right("masked_attention")
 def masked_einsum(Q, K, V, mask=None):
-    scores = np.einsum("...qd,...kd->...qk", Q, K) / np.sqrt(Q.shape[-1])
+    scores = np.einsum("...qd,...kd->...qk", Q, K) / math.sqrt(Q.shape[-1])
     if mask is not None:
         scores = np.where(mask, scores, -np.inf)
     weights = safe_softmax(scores)
@@ -67,7 +69,7 @@ def masked_additive_logsumexp(Q, K, V, mask=None):
     """Converts the boolean mask to an additive one and uses a guarded log-sum-exp."""
     scores = scaled_scores(Q, K)
     if mask is not None:
-        scores = scores + np.where(mask, 0.0, -np.inf)
+        scores = scores + np.where(mask, 0.0, -np.inf).astype(scores.dtype)  # keep float32
     m = scores.max(axis=-1, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
     total = np.exp(scores - m).sum(axis=-1, keepdims=True)
@@ -86,14 +88,15 @@ def masked_query_by_query(Q, K, V, mask=None):
     Qb, Kb, Vb = (np.broadcast_to(A, (*batch, *A.shape[-2:])) for A in (Q, K, V))
     keep = np.ones((n_q, n_k), bool) if mask is None else mask
     keep = np.broadcast_to(keep, (*batch, n_q, n_k))
-    weights = np.zeros((*batch, n_q, n_k))
-    output = np.zeros((*batch, n_q, V.shape[-1]))
+    dtype = np.result_type(Q, K, V)  # float32 in, float32 out
+    weights = np.zeros((*batch, n_q, n_k), dtype=dtype)
+    output = np.zeros((*batch, n_q, V.shape[-1]), dtype=dtype)
     for idx in np.ndindex(*batch):
         for i in range(n_q):
             allowed = keep[idx][i]
             if not allowed.any():
                 continue
-            s = Kb[idx][allowed] @ Qb[idx][i] / np.sqrt(Q.shape[-1])
+            s = Kb[idx][allowed] @ Qb[idx][i] / math.sqrt(Q.shape[-1])
             e = np.exp(s - s.max())
             weights[idx][i, allowed] = e / e.sum()
             output[idx][i] = weights[idx][i] @ Vb[idx]
@@ -118,7 +121,7 @@ def mha_einsum(X, Z, W_q, W_k, W_v, W_o, n_heads, mask=None):
     Q = np.einsum("...nm,mhd->...hnd", X, W_q.reshape(-1, n_heads, d_k))
     K = np.einsum("...nm,mhd->...hnd", Z, W_k.reshape(-1, n_heads, d_k))
     V = np.einsum("...nm,mhd->...hnd", Z, W_v.reshape(-1, n_heads, d_v))
-    scores = np.einsum("...hqd,...hkd->...hqk", Q, K) / np.sqrt(d_k)
+    scores = np.einsum("...hqd,...hkd->...hqk", Q, K) / math.sqrt(d_k)
     if mask is not None:
         scores = np.where(np.asarray(mask)[..., None, :, :], scores, -np.inf)
     weights = safe_softmax(scores)
@@ -142,8 +145,8 @@ def online_textbook(x, block_size):
 def online_single_pass(x, block_size):
     """One pass over x: each block's exponentials are kept against the maximum of their time,
     and only rescaled (not recomputed) at the end."""
-    m = np.full(x.shape[:-1] + (1,), -np.inf)
-    total = np.zeros(x.shape[:-1] + (1,))
+    m = np.full(x.shape[:-1] + (1,), -np.inf, dtype=x.dtype)
+    total = np.zeros(x.shape[:-1] + (1,), dtype=x.dtype)
     pieces = []
     for start in range(0, x.shape[-1], block_size):
         block = x[..., start : start + block_size]
@@ -192,7 +195,7 @@ def tiled_query_and_key_blocks(Q, K, V, block_size, mask=None):
     if mask is not None:
         batch = np.broadcast_shapes(batch, mask.shape[:-2])
         mask = np.broadcast_to(mask, (*batch, n_q, n_k))
-    out = np.zeros((*batch, n_q, V.shape[-1]))
+    out = np.zeros((*batch, n_q, V.shape[-1]), dtype=np.result_type(Q, K, V))
     for q0 in range(0, n_q, block_size):
         sub = None if mask is None else mask[..., q0 : q0 + block_size, :]
         out[..., q0 : q0 + block_size, :] = tiled(
@@ -209,12 +212,13 @@ def tiled_flash1_normalised_output(Q, K, V, block_size, mask=None):
     if mask is not None:
         batch = np.broadcast_shapes(batch, mask.shape[:-2])
         mask = np.broadcast_to(mask, (*batch, n_q, n_k))
-    m = np.full((*batch, n_q, 1), -np.inf)
-    total = np.zeros((*batch, n_q, 1))
-    out = np.zeros((*batch, n_q, V.shape[-1]))
+    dtype = np.result_type(Q, K, V)  # float32 in, float32 out
+    m = np.full((*batch, n_q, 1), -np.inf, dtype=dtype)
+    total = np.zeros((*batch, n_q, 1), dtype=dtype)
+    out = np.zeros((*batch, n_q, V.shape[-1]), dtype=dtype)
     for k0 in range(0, n_k, block_size):
         S = np.einsum("...qd,...kd->...qk", Q, K[..., k0 : k0 + block_size, :])
-        S = S / np.sqrt(Q.shape[-1])
+        S = S / math.sqrt(Q.shape[-1])
         if mask is not None:
             S = np.where(mask[..., k0 : k0 + block_size], S, -np.inf)
         m_new = np.maximum(m, S.max(axis=-1, keepdims=True))
@@ -226,3 +230,4 @@ def tiled_flash1_normalised_output(Q, K, V, block_size, mask=None):
         out = np.divide(numerator, new_total, out=np.zeros_like(numerator), where=new_total > 0)
         total, m = new_total, m_new
     return out
+

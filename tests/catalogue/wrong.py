@@ -668,3 +668,27 @@ def cross_forgot_W_k(X, Z, W_q, W_v):
 @wrong("cross_attention", "random", NAMED_REFERENCE)
 def cross_calls_reference(X, Z, W_q, W_k, W_v):
     return R.cross_attention(X, Z, W_q, W_k, W_v)
+
+
+# ============================================================================================
+# Float32 in, float32 out: right values returned in float64 for float32 input
+# ============================================================================================
+
+FLOAT64_FOR_FLOAT32 = "came back as float64 for float32 input"
+
+
+@wrong("dot_product_scores", "float32", FLOAT64_FOR_FLOAT32, "np.zeros(shape)", "dtype=x.dtype")
+def scores_into_float64_zeros(Q, K):
+    scores = np.zeros((*Q.shape[:-2], Q.shape[-2], K.shape[-2]))  # float64 whatever the input
+    scores[...] = Q @ np.swapaxes(K, -1, -2)  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    return scores
+
+
+@wrong("scale_scores", "float32", FLOAT64_FOR_FLOAT32, "NEP 50", "math.sqrt(d_k)")
+def scale_by_numpy_sqrt(scores, d_k):
+    return scores / np.sqrt(d_k)  # np.float64 scalar: float32 scores become float64 (NumPy >= 2)
+
+
+@wrong("scaled_dot_product_attention", "float32", FLOAT64_FOR_FLOAT32, "NEP 50", "d_k ** 0.5")
+def attention_scaled_by_numpy_sqrt(Q, K, V):
+    return _attention(Q, K, V)  # divides by np.sqrt(d_k)

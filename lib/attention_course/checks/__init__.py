@@ -20,6 +20,12 @@ an error NumPy raises for batched input).
 Rules every check follows:
 
 - Dimensions are always all different, so a wrong transpose cannot pass by accident.
+- Float32 in, float32 out: when every floating input is float32, an answer with the right
+  values returned in float64 fails, with a message naming the usual causes — an array made
+  with ``np.zeros(shape)`` without ``dtype=``, or a NumPy float64 scalar such as
+  ``np.sqrt(d_k)``, which under NumPy >= 2's promotion rules (NEP 50) turns float32 arrays
+  into float64 while a Python float (``math.sqrt(d_k)``, ``d_k ** 0.5``) does not
+  (:data:`~.framework.FLOAT32_KEPT`).
 - Warnings raised by learner code and anything it writes to stderr are captured and reported in
   the message: nothing reaches stderr, where nbgrader would score the cell zero.
 - A learner function that calls the reference implementation of the function it is meant to

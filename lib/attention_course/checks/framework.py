@@ -5,7 +5,8 @@ An :class:`Exercise` is data: the reference, the argument and output names and l
 reference functions the learner may not call, the kind of output (:class:`OutputKind`: arrays
 of numbers compared with tolerances, or boolean masks compared exactly) and the
 :class:`Requirement` s a right answer must also meet (inputs left unchanged, no NumPy warnings,
-booleans, a memory bound ...). :func:`make_check` turns an exercise into the ``check_<name>``
+booleans, a memory bound ...); one holds in every case of every exercise, :data:`FLOAT32_KEPT`
+(float32 in, float32 out). :func:`make_check` turns an exercise into the ``check_<name>``
 function that test cells call; :class:`_Check` is the driver behind every one of them.
 
 One check, for one case: build the case's inputs from a seeded generator; for each call, run the
@@ -128,6 +129,45 @@ def _warned(trial: Trial) -> str | None:
 #: Fully masked (all -inf) rows must come out without NumPy warnings: returning zeros after
 #: computing -inf - (-inf) or 0 / 0 and hiding the NaN is not accepted.
 NO_WARNINGS = Requirement(_warned)
+
+_FLOAT32_FIX = (
+    "The usual causes: an array made with np.zeros(shape), np.ones(shape) or np.full(shape, "
+    "value) without dtype= (these are float64), or a NumPy float64 scalar such as "
+    "np.sqrt(d_k): under the promotion rules of NumPy >= 2 (NEP 50) a float32 array times or "
+    "divided by a np.float64 becomes float64, while a Python float such as math.sqrt(d_k) or "
+    "d_k ** 0.5 keeps it float32. How to fix it: allocate with the input's dtype "
+    "(np.zeros(shape, dtype=x.dtype), np.zeros_like(x), np.full(shape, -np.inf, "
+    "dtype=x.dtype)) and scale by a Python float"
+)
+
+
+def _float_dtypes(trial: Trial) -> set[np.dtype]:
+    arrays = [*trial.args, *trial.kwargs.values()]
+    return {a.dtype for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"}
+
+
+def _widened(trial: Trial) -> str | None:
+    if _float_dtypes(trial) != {np.dtype(np.float32)}:
+        return None
+    outputs = compare.as_outputs(trial.outcome.value, trial.exercise.n_outputs) or ()
+    widened = [
+        label
+        for got, label in zip(outputs, trial.exercise.output_names, strict=False)
+        if isinstance(got, np.ndarray) and got.dtype == np.float64
+    ]
+    if not widened:
+        return None
+    return (
+        f"Your function returns the right values, but {' and '.join(widened)} came back as "
+        "float64 for float32 input. The rule is float32 in, float32 out: a float32 model must "
+        "not silently double its memory. "
+        f"{_FLOAT32_FIX}.\n{trial.called_with}"
+    )
+
+
+#: Float32 in, float32 out: when every floating input is float32, a floating output returned
+#: in float64 fails, in every case of every exercise (see the package docstring).
+FLOAT32_KEPT = Requirement(_widened)
 
 
 @dataclass(frozen=True)
@@ -428,11 +468,12 @@ class _Check:
         not_arrays = self.rules.not_arrays(self.exercise, outputs)
         if not_arrays:
             raise self.fail(f"{not_arrays}\n{trial.called_with}")
-        for requirement in dict.fromkeys((*self.case.requires, *self.exercise.watch)):
+        required = (*self.case.requires, FLOAT32_KEPT)
+        for requirement in dict.fromkeys((*required, *self.exercise.watch)):
             body = requirement.broken(trial)
             if body is None:
                 continue
-            if requirement in self.case.requires:
+            if requirement in required:
                 raise self.fail(body)
             if requirement.note is not None:
                 self.notes.append(f"Note for {self.exercise.name}: {requirement.note(trial)}")

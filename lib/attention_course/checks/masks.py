@@ -275,7 +275,7 @@ def _masked_with(mode: str):
     """A masked attention with one deliberate mistake (``mode``)."""
 
     def attention(Q, K, V, mask=None):
-        scale = 1.0 if mode == "no_scaling" else 1.0 / np.sqrt(Q.shape[-1])
+        scale = 1.0 if mode == "no_scaling" else Q.shape[-1] ** -0.5  # a Python float
         scores = Q @ np.swapaxes(K, -1, -2) * scale  # (..., n_q, n_k)
         if mask is None or mode == "ignored":
             weights = safe_softmax(scores)
@@ -403,7 +403,7 @@ _MASKED = Exercise(
         ),
         Mistake(
             "no scaling: the scores were not divided by √d_k",
-            "divide the scores by np.sqrt(d_k), where d_k = Q.shape[-1]",
+            "divide the scores by math.sqrt(d_k), where d_k = Q.shape[-1]",
             _masked_with("no_scaling"),
         ),
     ),

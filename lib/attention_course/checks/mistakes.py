@@ -52,10 +52,10 @@ def sdpa_with(
         Kt = transpose(K) if transpose else np.swapaxes(K, -1, -2)
         scores = Q @ Kt  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
         if not scale_after_softmax:
-            scores = scale_fn(scores, Q, K, V) if scale_fn else scores / np.sqrt(Q.shape[-1])
+            scores = scale_fn(scores, Q, K, V) if scale_fn else scores / Q.shape[-1] ** 0.5
         weights = softmax_fn(scores) if softmax_fn else stable_softmax(scores)
         if scale_after_softmax:
-            weights = weights / np.sqrt(Q.shape[-1])
+            weights = weights / Q.shape[-1] ** 0.5
         output = weights @ V  # (..., n_q, n_k) @ (..., n_k, d_v) -> (..., n_q, d_v)
         if only_output:
             return output
@@ -69,12 +69,12 @@ def sdpa_with(
 SCALE_MISTAKES = (
     (
         "no scaling: the scores were not divided by √d_k",
-        "divide the scores by np.sqrt(d_k), where d_k = Q.shape[-1]",
+        "divide the scores by math.sqrt(d_k), where d_k = Q.shape[-1]",
         lambda s, Q, K, V: s,
     ),
     (
         "scaled by d_k instead of √d_k (or both Q and K were divided by √d_k)",
-        "divide the scores once by np.sqrt(d_k), not by d_k: the standard deviation of q·k "
+        "divide the scores once by math.sqrt(d_k), not by d_k: the standard deviation of q·k "
         "grows like √d_k",
         lambda s, Q, K, V: s / Q.shape[-1],
     ),
@@ -85,7 +85,7 @@ SCALE_MISTAKES = (
     ),
     (
         "multiplied by √d_k instead of dividing",
-        "divide the scores by np.sqrt(d_k); multiplying makes softmax saturate even more",
+        "divide the scores by math.sqrt(d_k); multiplying makes softmax saturate even more",
         lambda s, Q, K, V: s * np.sqrt(Q.shape[-1]),
     ),
     (
@@ -145,7 +145,7 @@ def attention_mistakes(
         Mistake(
             "the weights were divided by √d_k after the softmax instead of the scores before it",
             "scale the scores first, then take the softmax: "
-            "softmax(Q @ Kᵀ / np.sqrt(d_k)); the weights must sum to 1",
+            "softmax(Q @ Kᵀ / math.sqrt(d_k)); the weights must sum to 1",
             wrap(sdpa_with(scale_after_softmax=True)),
         ),
         Mistake(
@@ -201,7 +201,7 @@ def attention_mistakes(
 
 
 def _sdpa_dot(Q, K, V):
-    scores = np.dot(Q, np.swapaxes(K, -1, -2)) / np.sqrt(Q.shape[-1])
+    scores = np.dot(Q, np.swapaxes(K, -1, -2)) / Q.shape[-1] ** 0.5
     weights = stable_softmax(scores)
     return np.dot(weights, V), weights
 

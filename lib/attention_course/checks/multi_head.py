@@ -103,7 +103,7 @@ def _mha_with(
         K = split_heads(Z @ W_k, n_heads, d_k)  # (..., n_heads, n_k, d_k)
         V = split_heads(Z @ W_v, n_heads, d_v)  # (..., n_heads, n_k, d_v)
         scale = {"head": d_k, "total": n_heads * d_k, "none": 1}[width]
-        scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(scale)  # (..., n_heads, n_q, n_k)
+        scores = Q @ np.swapaxes(K, -1, -2) / scale**0.5  # (..., n_heads, n_q, n_k)
         if mask is not None:
             mask = np.asarray(mask)
             scores = np.where(mask[..., None, :, :] if head_axis_on_mask else mask, scores, -np.inf)
@@ -171,12 +171,12 @@ _MHA = Exercise(
         Mistake(
             "scaled by √(n_heads·d_k), the total width, instead of √d_k of one head",
             "each head's score is a dot product of d_k = W_q.shape[1] // n_heads numbers: "
-            "divide by np.sqrt(d_k) of one head",
+            "divide by math.sqrt(d_k) of one head",
             _mha_with(width="total"),
         ),
         Mistake(
             "no scaling: the scores were not divided by √d_k",
-            "divide each head's scores by np.sqrt(d_k), d_k = W_q.shape[1] // n_heads",
+            "divide each head's scores by math.sqrt(d_k), d_k = W_q.shape[1] // n_heads",
             _mha_with(width="none"),
         ),
         Mistake(

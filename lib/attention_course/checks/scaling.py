@@ -47,19 +47,19 @@ _SCALE = Exercise(
     mistakes=(
         Mistake(
             "scaled by d_k instead of √d_k",
-            "divide by np.sqrt(d_k): the standard deviation of q·k grows like √d_k, "
+            "divide by math.sqrt(d_k): the standard deviation of q·k grows like √d_k, "
             "its variance like d_k",
             lambda s, d_k: s / d_k,
         ),
         Mistake(
             "multiplied by √d_k instead of dividing",
-            "return scores / np.sqrt(d_k)",
+            "return scores / math.sqrt(d_k)",
             lambda s, d_k: s * np.sqrt(d_k),
         ),
         Mistake(
             "wrote d_k ** 1/2 (or d_k ** -1/2), which Python reads as (d_k ** 1) / 2: "
             "** binds tighter than /",
-            "put the exponent in parentheses, d_k ** (1/2), or write d_k ** 0.5 or np.sqrt(d_k)",
+            "put the exponent in parentheses, d_k ** (1/2), or write d_k ** 0.5 or math.sqrt(d_k)",
             lambda s, d_k: s / d_k**1 / 2,
         ),
         Mistake(
@@ -69,7 +69,7 @@ _SCALE = Exercise(
         ),
         Mistake(
             "floor division: scores // np.sqrt(d_k) rounds every score down",
-            "use true division: scores / np.sqrt(d_k)",
+            "use true division: scores / math.sqrt(d_k)",
             lambda s, d_k: s // np.sqrt(d_k),
         ),
         Mistake(
@@ -84,10 +84,10 @@ _SCALE = Exercise(
         ),
         Mistake(
             "divided by d_k² instead of √d_k",
-            "divide once by np.sqrt(d_k)",
+            "divide once by math.sqrt(d_k)",
             lambda s, d_k: s / d_k**2,
         ),
-        Mistake("returned the scores unscaled", "return scores / np.sqrt(d_k)", lambda s, d_k: s),
+        Mistake("returned the scores unscaled", "return scores / math.sqrt(d_k)", lambda s, d_k: s),
     ),
     forbidden=frozenset(
         {"scale_scores", "scaled_dot_product_attention", "self_attention", "cross_attention"}

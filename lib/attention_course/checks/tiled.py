@@ -71,15 +71,15 @@ def _online_with(rescale="right", max_of="running", guard=True, init="neg_inf", 
 
     def online(x, block_size):
         x = np.asarray(x)
-        n = x.shape[-1]
+        n, dtype = x.shape[-1], x.dtype
         if per_block:
             return np.concatenate(
                 [safe_softmax(x[..., s : s + block_size]) for s in range(0, n, block_size)],
                 axis=-1,
             )
         starts = list(range(0, n, block_size))
-        m = np.full((*x.shape[:-1], 1), -np.inf)  # (..., 1)
-        denom = np.zeros((*x.shape[:-1], 1))  # (..., 1)
+        m = np.full((*x.shape[:-1], 1), -np.inf, dtype=dtype)  # (..., 1)
+        denom = np.zeros((*x.shape[:-1], 1), dtype=dtype)  # (..., 1)
         if init == "first_block":
             first = x[..., :block_size]
             m = first.max(axis=-1, keepdims=True)
@@ -302,9 +302,9 @@ def _tiled_with(
 
     def tiled(Q, K, V, block_size, mask=None):
         n_q, d_k = Q.shape[-2:]
-        n_k = K.shape[-2]
+        n_k, dtype = K.shape[-2], np.result_type(Q, K, V)
         if scale:
-            Q = Q / np.sqrt(d_k)
+            Q = Q / d_k**0.5  # a Python float keeps float32 input in float32
         batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
         if mask is not None:
             batch = np.broadcast_shapes(batch, np.shape(mask)[:-2])
@@ -314,9 +314,9 @@ def _tiled_with(
             if mask is not None:
                 S = np.where(mask, S, -np.inf)
             return safe_softmax(S) @ V
-        m = np.full((*batch, n_q, 1), -np.inf)
-        denom = np.zeros((*batch, n_q, 1))
-        acc = np.zeros((*batch, n_q, V.shape[-1]))
+        m = np.full((*batch, n_q, 1), -np.inf, dtype=dtype)
+        denom = np.zeros((*batch, n_q, 1), dtype=dtype)
+        acc = np.zeros((*batch, n_q, V.shape[-1]), dtype=dtype)
         for k0 in range(0, n_k, block_size):
             S = Q @ np.swapaxes(K[..., k0 : k0 + block_size, :], -1, -2)  # (..., n_q, b)
             if mask is not None:
@@ -442,7 +442,8 @@ _TILED = Exercise(
         ),
         Mistake(
             "no scaling: the scores were not divided by √d_k",
-            "divide the scores (or the queries, once) by np.sqrt(d_k), d_k = Q.shape[-1]",
+            "divide the scores (or the queries, once) by math.sqrt(d_k), d_k = Q.shape[-1] (a "
+            "Python float: it keeps float32 input in float32)",
             _tiled_with(scale=False),
         ),
     ),
