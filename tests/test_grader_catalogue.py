@@ -39,7 +39,7 @@ from catalogue.wrong import ENDLESS_LOOP
 from catalogue.wrong_beyond import causal_float_ones, causal_upper_triangle, tiled_scores_first
 
 from attention_course import checks
-from attention_course.checks import EXERCISES, CheckFailed, messages, runner
+from attention_course.checks import EXERCISES, CheckFailed, messages, runner, tiled
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = {name: getattr(checks, f"check_{name}") for name in EXERCISES}
@@ -194,8 +194,25 @@ def test_a_wrong_mask_shows_both_patterns():
 
 def test_the_memory_check_reports_the_sizes():
     message, _ = outcome("tiled_attention", tiled_scores_first, "memory")
-    assert re.search(r"allocated \d+\.\d MB at its peak, \d+% of the full score matrix", message)
-    assert "float64 numbers" in message and "block_size = " in message
+    assert re.search(r"allocated [\d,]+ kB at its peak, but the check allows \d+ kB", message)
+    assert re.search(r"n_q × block_size = \d × \d+\)", message)
+    assert re.search(
+        r"all n_k = \d\d,\d\d\d keys, is \d+ kB: your peak is \d+\.\d such rows", message
+    )
+
+
+def test_the_memory_budget_does_not_grow_with_n_k_and_a_whole_row_exceeds_it():
+    """The memory case's budget is proportional to n_q · block_size; one query's row of n_k
+    float64 scores is more than twice the largest budget the case can draw."""
+    high = {name: top - 1 for name, (_, top) in tiled.MEMORY_SIZES.items()}  # [low, high)
+    largest = tiled.memory_budget(high["n_q"], high["d_k"], high["d_v"], high["block_size"])
+    assert 8 * tiled.MEMORY_SIZES["n_k"][0] > 2 * largest
+    for seed in (None, 1, 2, 3):
+        rng = np.random.default_rng(seed)
+        ((Q, K, V, block_size), _), *_ = EXERCISES["tiled_attention"].cases["memory"].make(rng)
+        assert Q.shape[-2] <= 4 and K.shape[-2] >= 36_000
+        budget = tiled.memory_budget(Q.shape[-2], Q.shape[-1], V.shape[-1], block_size)
+        assert 8 * K.shape[-2] > 2 * budget  # one (1, n_k) float64 row of scores
 
 
 def test_the_memory_check_works_while_tracemalloc_is_already_tracing():

@@ -231,3 +231,83 @@ def tiled_flash1_normalised_output(Q, K, V, block_size, mask=None):
         total, m = new_total, m_new
     return out
 
+
+def online_softmax_update(m, total, block):
+    """One step of the online softmax: the running maximum and sum after reading ``block``.
+
+    m, total : (..., 1); block : (..., b). Returns (m_new, total_new), each (..., 1).
+    """
+    m_new = np.maximum(m, block.max(axis=-1, keepdims=True))  # (..., 1)
+    shift = np.where(np.isfinite(m_new), m_new, 0)  # 0 while the row is all -inf so far
+    total = total * np.exp(m - shift) + np.exp(block - shift).sum(axis=-1, keepdims=True)
+    return m_new, total
+
+
+@right("online_softmax")
+def online_with_a_step_function(x, block_size):
+    """The loop calls a step function, as FlashAttention's kernels do per block."""
+    m = np.full(x.shape[:-1] + (1,), -np.inf, dtype=x.dtype)
+    total = np.zeros_like(m)
+    for start in range(0, x.shape[-1], block_size):
+        m, total = online_softmax_update(m, total, x[..., start : start + block_size])
+    e = np.exp(x - np.where(np.isfinite(m), m, 0))  # (..., n)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+
+
+def _block_lse(S):
+    """log(sum(exp(S))) over the last axis, (..., b) -> (..., 1); -inf for an all -inf block."""
+    m = S.max(axis=-1, keepdims=True)
+    shift = np.where(np.isfinite(m), m, 0)
+    total = np.exp(S - shift).sum(axis=-1, keepdims=True)
+    return np.log(total, out=np.full_like(total, -np.inf), where=total > 0) + shift
+
+
+@right("online_softmax")
+def online_logaddexp(x, block_size):
+    """FlashAttention-2's statistic: one running log-sum-exp per row, lse = m + log(total),
+    updated with np.logaddexp instead of a separate maximum and sum."""
+    lse = np.full(x.shape[:-1] + (1,), -np.inf, dtype=x.dtype)  # (..., 1)
+    for start in range(0, x.shape[-1], block_size):
+        lse = np.logaddexp(lse, _block_lse(x[..., start : start + block_size]))
+    finite = np.isfinite(lse)  # False only for an all -inf row
+    return np.exp(x - np.where(finite, lse, 0)) * finite  # (..., n); exp(-inf) = 0 there
+
+
+@right("tiled_attention")
+def tiled_logaddexp_normalised(Q, K, V, block_size, mask=None):
+    """A running log-sum-exp per query updated with np.logaddexp (FlashAttention-2 stores it for
+    the backward pass); the output is kept normalised after every block."""
+    n_q, n_k = Q.shape[-2], K.shape[-2]
+    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+    if mask is not None:
+        batch = np.broadcast_shapes(batch, mask.shape[:-2])
+        mask = np.broadcast_to(mask, (*batch, n_q, n_k))
+    dtype = np.result_type(Q, K, V)
+    Q = Q / math.sqrt(Q.shape[-1])
+    lse = np.full((*batch, n_q, 1), -np.inf, dtype=dtype)
+    out = np.zeros((*batch, n_q, V.shape[-1]), dtype=dtype)
+    for k0 in range(0, n_k, block_size):
+        S = Q @ np.swapaxes(K[..., k0 : k0 + block_size, :], -1, -2)  # (..., n_q, b)
+        if mask is not None:
+            S = np.where(mask[..., k0 : k0 + block_size], S, -np.inf)
+        lse_new = np.logaddexp(lse, _block_lse(S))  # (..., n_q, 1)
+        shift = np.where(np.isfinite(lse_new), lse_new, 0)
+        P = np.exp(S - shift)  # (..., n_q, b), already divided by the new sum
+        out = out * np.exp(lse - shift) + P @ V[..., k0 : k0 + block_size, :]  # (..., n_q, d_v)
+        lse = lse_new
+    return out
+
+
+@right("tiled_attention")
+def tiled_one_query_at_a_time(Q, K, V, block_size, mask=None):
+    """A loop over the queries, each streaming over the key blocks: (1, b) scores at a time."""
+    n_q, n_k = Q.shape[-2], K.shape[-2]
+    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+    if mask is not None:
+        batch = np.broadcast_shapes(batch, mask.shape[:-2])
+        mask = np.broadcast_to(mask, (*batch, n_q, n_k))
+    out = np.zeros((*batch, n_q, V.shape[-1]), dtype=np.result_type(Q, K, V))
+    for i in range(n_q):
+        sub = None if mask is None else mask[..., i : i + 1, :]
+        out[..., i : i + 1, :] = tiled(Q[..., i : i + 1, :], K, V, block_size, sub)
+    return out

@@ -16,6 +16,8 @@ softmax axis, ``b`` keys per block.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from attention_course import reference as R  # noqa: N812 - a learner habit under test
@@ -358,6 +360,60 @@ def online_forgets_to_advance(x, block_size):
     return np.exp(x - m) / total
 
 
+STREAMING = "does not read the rows one block at a time"
+
+
+@wrong("online_softmax", "streaming", STREAMING, "maximum of a whole row", "running maximum m")
+def online_plain_softmax_zeroing_empty_rows(x, block_size):
+    """The mistake of issue 15: a plain softmax that zeroes all -inf rows has right values."""
+    return safe_softmax(x)
+
+
+@wrong("online_softmax", "streaming", STREAMING, "maximum of a whole row")
+def online_softmax_of_the_row_then_split(x, block_size):
+    """Softmax of the whole row, then written out block by block: blocks only in name."""
+    p = safe_softmax(x)
+    blocks = [p[..., s : s + block_size] for s in range(0, x.shape[-1], block_size)]
+    return np.concatenate(blocks, axis=-1)
+
+
+@wrong("online_softmax", "streaming", STREAMING, "maximum of a whole row")
+def online_max_of_the_row_first(x, block_size):
+    """The maximum of the whole row first; then the sum block by block (no rescaling needed)."""
+    m = x.max(axis=-1, keepdims=True)
+    shift = np.where(np.isfinite(m), m, 0)
+    total = np.zeros_like(m)
+    for start in range(0, x.shape[-1], block_size):
+        total = total + np.exp(x[..., start : start + block_size] - shift).sum(-1, keepdims=True)
+    e = np.exp(x - shift)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+
+
+@wrong("online_softmax", "streaming", STREAMING, "the sum of a whole row")
+def online_sum_of_the_row_at_the_end(x, block_size):
+    """Streams the maximum correctly, then sums exp(x - m) over the whole row at once."""
+    m = np.full(x.shape[:-1] + (1,), -np.inf, dtype=x.dtype)
+    for start in range(0, x.shape[-1], block_size):
+        m = np.maximum(m, x[..., start : start + block_size].max(axis=-1, keepdims=True))
+    e = np.exp(x - np.where(np.isfinite(m), m, 0))
+    total = e.sum(axis=-1, keepdims=True)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+
+
+@wrong("online_softmax", "random", "`m = m_new` missing", "m = m_new")
+def online_forgets_to_carry_the_max(x, block_size):
+    m = np.full(x.shape[:-1] + (1,), -np.inf, dtype=x.dtype)
+    total = np.zeros_like(m)
+    for start in range(0, x.shape[-1], block_size):
+        block = x[..., start : start + block_size]
+        m_new = np.maximum(m, block.max(axis=-1, keepdims=True))
+        shift = np.where(np.isfinite(m_new), m_new, 0)
+        total = total * np.exp(m - shift) + np.exp(block - shift).sum(axis=-1, keepdims=True)
+        # ... m = m_new is missing: m stays -inf
+    e = np.exp(x - np.where(np.isfinite(m_new), m_new, 0))
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+
+
 @wrong("online_softmax", "random", "calls the course's reference `softmax`")
 def online_is_just_the_softmax(x, block_size):
     return R.softmax(x, axis=-1)
@@ -403,7 +459,10 @@ def tiled_where_divides_everywhere(Q, K, V, block_size, mask=None):
     return tiled(Q, K, V, block_size, mask, where_divide=True)
 
 
-@wrong("tiled_attention", "memory", "full score matrix", "Compute one block at a time")
+MEMORY = "whole rows of scores instead of one block of keys at a time"
+
+
+@wrong("tiled_attention", "memory", MEMORY, "Compute one block at a time")
 def tiled_scores_first(Q, K, V, block_size, mask=None):
     scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])  # all n_q x n_k at once...
     if mask is not None:
@@ -419,7 +478,7 @@ def tiled_scores_first(Q, K, V, block_size, mask=None):
     return np.divide(acc, total, out=np.zeros_like(acc), where=total > 0)
 
 
-@wrong("tiled_attention", "memory", "full score matrix", "% of the full score matrix")
+@wrong("tiled_attention", "memory", MEMORY, "such rows")
 def tiled_over_queries_only(Q, K, V, block_size, mask=None):
     """Blocks of block_size *queries*, each against every key: (block_size, n_k) scores."""
     n_q, n_k = Q.shape[-2], K.shape[-2]
@@ -429,6 +488,37 @@ def tiled_over_queries_only(Q, K, V, block_size, mask=None):
         sub = None if full is None else full[..., q0 : q0 + block_size, :]
         outputs.append(attend(Q[..., q0 : q0 + block_size, :], K, V, sub)[0])
     return np.concatenate(outputs, axis=-2)
+
+
+@wrong("tiled_attention", "memory", MEMORY, "a loop over the queries", "K @ Q[i]")
+def tiled_one_query_at_a_time_whole_row(Q, K, V, block_size, mask=None):
+    """The mistake of issue 15: a loop over the queries, each holding its whole (1, n_k) row of
+    scores; right values, and it never holds the n_q x n_k matrix."""
+    n_q, n_k = Q.shape[-2], K.shape[-2]
+    full = None if mask is None else np.broadcast_to(mask, (*np.shape(mask)[:-2], n_q, n_k))
+    rows = []
+    for i in range(n_q):
+        sub = None if full is None else full[..., i : i + 1, :]
+        rows.append(attend(Q[..., i : i + 1, :], K, V, sub)[0])  # scores (..., 1, n_k)
+    return np.concatenate(rows, axis=-2)
+
+
+@wrong("tiled_attention", "memory", MEMORY, "block_size ignored")
+def tiled_block_size_ignored(Q, K, V, block_size, mask=None):
+    return tiled(Q, K, V, K.shape[-2], mask)  # one block of all the keys
+
+
+@wrong("tiled_attention", "memory", MEMORY, "a copy of all of K or V")
+def tiled_scales_all_the_keys(Q, K, V, block_size, mask=None):
+    """Right blocks, but scales all of K first: an (n_k, d_k) copy, larger than a score row."""
+    K = K / math.sqrt(K.shape[-1])
+    return tiled(Q * math.sqrt(Q.shape[-1]), K, V, block_size, mask)  # tiled scales Q again
+
+
+@wrong("tiled_attention", "float32", "came back as float64 for float32 input", "np.zeros(shape)")
+def tiled_float64_accumulators(Q, K, V, block_size, mask=None):
+    """As if m, total and acc were made with np.zeros / np.full without dtype= (float64)."""
+    return tiled(Q, K, V, block_size, mask).astype(np.float64)
 
 
 @wrong("tiled_attention", "random", "calls the course's reference `scaled_dot_product_attention`")

@@ -35,11 +35,11 @@ import numpy as np
 from .. import reference as ref
 
 #: The longest one call of a learner's function may run before the check stops it and names
-#: an endless loop. Pure-Python loops over every query, key and feature take 1.7 s on the
-#: course's 2-core machine on tiled_attention's "memory" case (up to 4 x 44 000 scores); the
-#: vectorised and block-loop alternatives of the test catalogues take at most 0.05 s there
-#: (measured 2026-12). 10 s leaves room for a busy
-#: machine and is still far below nbgrader's 120 s cell timeout. The limit needs SIGALRM on the
+#: an endless loop. Pure-Python loops over every query, key and feature take 1.6 s (2.7 s while
+#: other jobs ran) on the course's 2-core machine on tiled_attention's "memory" case (up to
+#: 4 x 44 000 scores); the vectorised and block-loop alternatives of the test catalogues take
+#: at most 0.15 s there (measured 2026-12). 10 s leaves room for a busy machine and is still far
+#: below nbgrader's 120 s cell timeout. The limit needs SIGALRM on the
 #: main thread (not on Windows): elsewhere calls are not limited and nbgrader's timeout applies.
 TIME_LIMIT_SECONDS = 10.0
 
