@@ -508,6 +508,13 @@ def tiled_block_size_ignored(Q, K, V, block_size, mask=None):
     return tiled(Q, K, V, K.shape[-2], mask)  # one block of all the keys
 
 
+@wrong("tiled_attention", "memory", MEMORY, "mask of ones made when mask is None")
+def tiled_mask_of_ones_by_default(Q, K, V, block_size, mask=None):
+    if mask is None:
+        mask = np.ones((Q.shape[-2], K.shape[-2]), dtype=bool)  # n_q x n_k, if only of bools
+    return tiled(Q, K, V, block_size, mask)
+
+
 @wrong("tiled_attention", "memory", MEMORY, "a copy of all of K or V")
 def tiled_scales_all_the_keys(Q, K, V, block_size, mask=None):
     """Right blocks, but scales all of K first: an (n_k, d_k) copy, larger than a score row."""

@@ -15,18 +15,20 @@ plain attention loses exactly the points about it.
   whole row, takes no maximum or sum and passes. We judge the learner's own ``online_softmax``
   rather than add a separate step function (``online_softmax_update(m, l, block)``): with a
   separate exercise, a plain softmax submitted as ``online_softmax`` would still get full marks
-  on every ``online_softmax`` check. The watch can be escaped (``np.asarray(x)`` first gives a
-  plain array, and a reduction written as a Python loop over entries is not seen), so it never
-  fails a streaming answer, and it fails the usual non-streaming one.
+  on every ``online_softmax`` check. The watch only sees NumPy's ufuncs at work on ``x`` and on
+  arrays computed from it: it never fails a streaming answer and it fails the usual
+  non-streaming ones, but it can be escaped (``np.asarray(x)`` first gives a plain array, and a
+  reduction written as a Python loop over entries is not seen).
 - ``tiled_attention``'s case ``"memory"`` (:data:`TILES_ONLY`) runs the learner's function under
   :mod:`tracemalloc` (which NumPy reports its allocations to) with a tiny ``n_q`` (3 or 4) and a
   very large ``n_k`` (36 000 to 44 000), against a budget proportional to ``n_q · block_size``
   (:func:`memory_budget`): a few blocks of scores and a few ``(n_q, d)`` arrays. One query's row
   of ``n_k`` scores is more than twice the budget, so a loop over the queries that holds each
   query's whole ``(1, n_k)`` row fails, as do the full score matrix, one block of all keys
-  (``block_size`` ignored) and a copy of all of ``K`` or ``V``. A loop over key blocks returns
-  in about 0.02 s there, a pure-Python loop over every query, key and feature in 1.6 to 2.7 s
-  (measured 2026-12, see :data:`~.runner.TIME_LIMIT_SECONDS`).
+  (``block_size`` ignored), an ``(n_q, n_k)`` mask of ones made when ``mask`` is None, and a
+  copy of all of ``K`` or ``V``. A loop over key blocks returns in about 0.02 s there, a
+  pure-Python loop over every query, key and feature in 1.6 to 2.7 s (measured 2026-12, see
+  :data:`~.runner.TIME_LIMIT_SECONDS`).
 
 Shape legend: ``...`` leading batch dimensions, ``n`` length of the softmax axis, ``n_q``
 queries, ``n_k`` keys (and values), ``d_k`` query/key width, ``d_v`` value width, ``b`` keys
@@ -389,7 +391,8 @@ def _holds_whole_rows(trial: Trial) -> str | None:
         f"{peak / row:.1f} such rows. So your function holds whole rows of scores instead of "
         "one block of keys at a time. This happens with a loop over the queries that scores "
         "each query against every key (K @ Q[i], a row of n_k scores), with the full n_q × n_k "
-        "score matrix, with one block of all the keys (block_size ignored), or with a copy of "
+        "score matrix, with one block of all the keys (block_size ignored), with an n_q × n_k "
+        "mask of ones made when mask is None (skip the masking instead), or with a copy of "
         "all of K or V (such as K / math.sqrt(d_k): scale Q instead). Compute one block at a "
         "time: loop over the keys, S = Q @ np.swapaxes(K[..., k0:k0 + block_size, :], -1, -2) "
         "of shape (..., n_q, block_size), and keep only the running maximum, the running sum "
