@@ -244,16 +244,18 @@ def test_instructor_errors_exit_2(tmp_path):
     assert done.returncode == 2 and "no assignments" in done.stderr
 
 
-def test_wall_clock_limit_is_a_row_not_a_crash(tmp_path):
-    """A notebook that exceeds --wall-timeout is killed (kernel included) and reported."""
+def _grade_one_learner(tmp_path: Path, extra: str, wall_timeout: float):
+    """Grade one learner of the fixture course whose first exercise cell ends with ``extra``;
+    return attention-grade's run and the learner's row."""
     subs = tmp_path / "subs"
     assignment = sorted(p.parent.name for p in FIXTURE.glob("*/*.ipynb"))[0]
-    release = _release(FIXTURE, tmp_path / "release-work", only=[assignment])
-    course = batch_submissions.Course(FIXTURE, release)
+    course = batch_submissions.Course(
+        FIXTURE, _release(FIXTURE, tmp_path / "release-work", only=[assignment])
+    )
     nb = course.perfect(assignment)
     exercise = course.exercises(assignment)[0][0]
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == exercise)
-    cell.source += "\n\nimport time\n\ntime.sleep(60)  # slow, but under the cell time limit\n"
+    cell.source += "\n\n" + extra
     (subs / "slow" / assignment).mkdir(parents=True)
     nbformat.write(nb, subs / "slow" / assignment / f"{assignment}.ipynb")
     done = run_grade(
@@ -265,11 +267,18 @@ def test_wall_clock_limit_is_a_row_not_a_crash(tmp_path):
         "--assignment",
         assignment,
         "--wall-timeout",
-        3,
+        wall_timeout,
         "--no-progress",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     [row] = read_csv(tmp_path / "out" / "grades.csv")
+    return done, row
+
+
+def test_wall_clock_limit_is_a_row_not_a_crash(tmp_path):
+    """A notebook that exceeds --wall-timeout is killed (kernel included) and reported."""
+    extra = "import time\n\ntime.sleep(60)  # slow, but under the cell time limit\n"
+    _, row = _grade_one_learner(tmp_path, extra, wall_timeout=3)
     assert (row["student_id"], row["status"], row["code_score"]) == ("slow", "time limit", "0")
     assert "not graded" in row["notes"]
 
@@ -282,38 +291,15 @@ def test_a_stopped_job_leaves_nothing_running(tmp_path):
     """
     import psutil
 
-    subs = tmp_path / "subs"
-    assignment = sorted(p.parent.name for p in FIXTURE.glob("*/*.ipynb"))[0]
-    course = batch_submissions.Course(
-        FIXTURE, _release(FIXTURE, tmp_path / "release-work", only=[assignment])
-    )
-    nb = course.perfect(assignment)
-    exercise = course.exercises(assignment)[0][0]
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == exercise)
     pids = tmp_path / "pids.txt"
-    cell.source += (
-        "\n\nimport os, pathlib, subprocess, time\n\n"
+    extra = (
+        "import os, pathlib, subprocess, time\n\n"
         "child = subprocess.Popen(['sleep', '600'])\n"
         f"pathlib.Path({str(pids)!r}).write_text(f'{{os.getpid()}} {{child.pid}}')\n"
         "time.sleep(600)\n"
     )
-    (subs / "sleeper" / assignment).mkdir(parents=True)
-    nbformat.write(nb, subs / "sleeper" / assignment / f"{assignment}.ipynb")
     try:
-        done = run_grade(
-            subs,
-            "--out",
-            tmp_path / "out",
-            "--source",
-            FIXTURE,
-            "--assignment",
-            assignment,
-            "--wall-timeout",
-            15,
-            "--no-progress",
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        [row] = read_csv(tmp_path / "out" / "grades.csv")
+        _, row = _grade_one_learner(tmp_path, extra, wall_timeout=15)
         assert row["status"] == "time limit", row
         kernel, child = map(int, pids.read_text().split())  # the learner's code did run
         assert not psutil.pid_exists(kernel), "the stopped job's kernel still runs"

@@ -29,7 +29,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .paths import ROOT, SOLUTIONS, InstructorError, default_workers, discover_assignments
+from .paths import (
+    ROOT,
+    SOLUTIONS,
+    InstructorError,
+    default_workers,
+    discover_assignments,
+    run_command,
+)
 
 DEFAULT_OUT = ROOT / "grading-output"
 
@@ -119,18 +126,7 @@ def settings_from(args: argparse.Namespace, masks: list[Path]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        return grade(args)
-    except InstructorError as exc:
-        print(f"attention-grade: error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:  # the venv is incomplete
-        print(
-            f"attention-grade: error: {exc}; run `make grade` (it installs what is needed)",
-            file=sys.stderr,
-        )
-        return 2
+    return run_command("attention-grade", grade, parse_args(argv))
 
 
 def grade(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ repository (``pip install -e .``): the repository's folders are found from this 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 AUTOGRADER = Path(__file__).resolve().parents[1]  # autograder/: nbgrader_config.py
@@ -18,6 +19,21 @@ CONFIG_FILE = AUTOGRADER / "nbgrader_config.py"
 
 class InstructorError(Exception):
     """Something the person running the grader must fix; the batch did not start."""
+
+
+def run_command(prog: str, command, args) -> int:
+    """``command(args)``'s exit status; an InstructorError or a missing module: one line, 2."""
+    try:
+        return command(args)
+    except InstructorError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:  # the venv is incomplete
+        print(
+            f"{prog}: error: {exc}; run it through make (it installs what is needed)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 def discover_assignments(source: Path) -> dict[str, list[str]]:

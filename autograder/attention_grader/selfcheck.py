@@ -34,6 +34,7 @@ from .paths import (
     InstructorError,
     default_workers,
     discover_assignments,
+    run_command,
 )
 from .results import CellKind, JobResult
 
@@ -89,12 +90,7 @@ def parse_args(argv):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        return check(args)
-    except InstructorError as exc:
-        print(f"attention-check: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command("attention-check", check, parse_args(argv))
 
 
 def check(args: argparse.Namespace, template: Template | None = None) -> int:
