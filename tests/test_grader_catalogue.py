@@ -40,6 +40,8 @@ from catalogue.wrong_beyond import causal_float_ones, causal_upper_triangle, til
 
 from attention_course import checks
 from attention_course.checks import EXERCISES, CheckFailed, messages, runner, tiled
+from attention_course.checks.framework import FLOAT32_KEPT, Trial
+from attention_course.checks.runner import Outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = {name: getattr(checks, f"check_{name}") for name in EXERCISES}
@@ -213,6 +215,25 @@ def test_the_memory_budget_does_not_grow_with_n_k_and_a_whole_row_exceeds_it():
         assert Q.shape[-2] <= 4 and K.shape[-2] >= 36_000
         budget = tiled.memory_budget(Q.shape[-2], Q.shape[-1], V.shape[-1], block_size)
         assert 8 * K.shape[-2] > 2 * budget  # one (1, n_k) float64 row of scores
+
+
+def test_the_float32_rule_holds_only_when_every_floating_input_is_float32():
+    """Float32 in, float32 out; float32 queries with float64 keys may give float64 (NumPy
+    promotes them), and a right float32 answer passes."""
+    exercise = EXERCISES["dot_product_scores"]
+    Q32 = np.arange(6, dtype=np.float32).reshape(2, 3)  # (n_q, d_k)
+    K64 = np.arange(12, dtype=np.float64).reshape(4, 3)  # (n_k, d_k)
+    K32 = K64.astype(np.float32)
+
+    def broken(args, value):
+        trial = Trial(exercise, None, args, {}, Outcome(value=value), "Called with: Q, K.")
+        return FLOAT32_KEPT.broken(trial)
+
+    assert broken((Q32, K32), Q32 @ K32.T) is None  # (2, 3) @ (3, 4) -> (2, 4)
+    assert broken((Q32, K64), Q32 @ K64.T) is None
+    message = broken((Q32, K32), (Q32 @ K32.T).astype(np.float64))
+    assert "scores came back as float64 for float32 input" in message
+    assert "NEP 50" in message and "dtype=x.dtype" in message
 
 
 def test_the_memory_check_works_while_tracemalloc_is_already_tracing():
