@@ -1,7 +1,9 @@
 """Correct alternatives for notebooks 06-08: each must get full marks on every case and seed.
 
 Einsum, loops, ``np.tri``, an additive mask, a single-pass online softmax, tiles over queries
-as well as keys, a FlashAttention-1 style update, ...
+as well as keys, a FlashAttention-1 style update, a step function, a running log-sum-exp
+updated with ``np.logaddexp`` (FlashAttention-2's statistic), one query at a time over key
+blocks, ... All keep float32 input in float32.
 
 Shape legend: ``...`` batch dimensions, ``n_q`` queries, ``n_k`` keys and values, ``d_k``
 query/key width (of one head), ``d_v`` value width (of one head), ``n_heads`` heads, ``n`` the
