@@ -20,7 +20,6 @@ import os
 import signal
 import sys
 import threading
-import time
 import types
 import warnings
 
@@ -616,27 +615,6 @@ def test_d_k_is_never_a_perfect_square(exercise, position):
             assert int(np.sqrt(d_k)) ** 2 != d_k
 
 
-# ---- speed: a notebook runs a handful of checks per exercise ---------------------------------
-
-
-def test_checks_are_fast():
-    """A notebook runs about ten checks per exercise; each must take well under 0.3 s, also
-    when the answer is wrong and every known mistake (and its probe) is tried."""
-
-    def everything_wrong(*args, **kwargs):
-        return [np.zeros((2, 2))] * 2  # never right: every mistake gets tried
-
-    durations = []
-    for exercise, case in ALL_CASES:
-        for fn in (CORRECT[exercise], everything_wrong):
-            start = time.perf_counter()
-            run(exercise, fn, case)
-            durations.append(time.perf_counter() - start)
-    typical, slowest = sorted(durations)[len(durations) // 2], max(durations)
-    assert typical < 0.05, f"typical check took {typical:.3f} s"
-    assert slowest < 1.0, f"slowest check took {slowest:.3f} s"
-
-
 # ---- an endless loop is stopped, named, and not run again ------------------------------------
 
 
@@ -659,16 +637,12 @@ def test_an_endless_loop_is_stopped_named_and_not_run_again(monkeypatch):
     previous = signal.signal(signal.SIGALRM, _no_alarm)
     signal.setitimer(signal.ITIMER_REAL, 100.0)  # someone else's timer, e.g. pytest-timeout's
     try:
-        start = time.perf_counter()
         message, _ = run("softmax", softmax, "random")
-        first = time.perf_counter() - start
         assert "did not return within 0.5 seconds" in message and "endless loop" in message
         assert "`start += block_size`" in message and "Called with: x of shape (" in message
-        assert 0.4 < first < 5.0, first
+        assert len(calls) == 1
 
-        start = time.perf_counter()
         again, _ = run("softmax", softmax, "large", seed=3)
-        assert time.perf_counter() - start < 0.2
         assert again.startswith("softmax — is stable for large scores")
         assert message.split(": FAILED.\n", 1)[1] in again and "stopped in an earlier" in again
         assert len(calls) == 1, "a stopped function is not called again"
