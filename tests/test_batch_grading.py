@@ -275,16 +275,9 @@ def _grade_one_learner(tmp_path: Path, extra: str, wall_timeout: float):
     return done, row
 
 
-def test_wall_clock_limit_is_a_row_not_a_crash(tmp_path):
-    """A notebook that exceeds --wall-timeout is killed (kernel included) and reported."""
-    extra = "import time\n\ntime.sleep(60)  # slow, but under the cell time limit\n"
-    _, row = _grade_one_learner(tmp_path, extra, wall_timeout=3)
-    assert (row["student_id"], row["status"], row["code_score"]) == ("slow", "time limit", "0")
-    assert "not graded" in row["notes"]
-
-
-def test_a_stopped_job_leaves_nothing_running(tmp_path):
-    """A job stopped at --wall-timeout takes its kernel and what learner code started with it.
+def test_wall_clock_limit_is_a_row_and_leaves_nothing_running(tmp_path):
+    """A notebook that exceeds --wall-timeout is reported, and stopped with its kernel and
+    what learner code started in it.
 
     The kernel runs in its own session, and a process the learner started (here ``sleep``)
     outlives the kernel's own exit when its parent dies: only killing the kernel's tree stops it.
@@ -296,11 +289,12 @@ def test_a_stopped_job_leaves_nothing_running(tmp_path):
         "import os, pathlib, subprocess, time\n\n"
         "child = subprocess.Popen(['sleep', '600'])\n"
         f"pathlib.Path({str(pids)!r}).write_text(f'{{os.getpid()}} {{child.pid}}')\n"
-        "time.sleep(600)\n"
+        "time.sleep(60)  # slow, but under the cell time limit\n"
     )
     try:
-        _, row = _grade_one_learner(tmp_path, extra, wall_timeout=15)
-        assert row["status"] == "time limit", row
+        _, row = _grade_one_learner(tmp_path, extra, wall_timeout=12)
+        assert (row["student_id"], row["status"], row["code_score"]) == ("slow", "time limit", "0")
+        assert "not graded" in row["notes"]
         kernel, child = map(int, pids.read_text().split())  # the learner's code did run
         assert not psutil.pid_exists(kernel), "the stopped job's kernel still runs"
         assert not psutil.pid_exists(child), "a process the learner started still runs"

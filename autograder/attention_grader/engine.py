@@ -18,6 +18,7 @@ does can reach another job's gradebook, files or kernel. The parent merges the r
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -249,8 +250,6 @@ _JUPYTER_PATH = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep)
 
 def write_kernelspec(job_dir: Path, template: Path, settings: Settings) -> None:
     """The job's own ``python3`` kernel: ``attention_grader.kernel`` with limits (and sandbox)."""
-    import json
-
     home, runtime = job_dir / "home", job_dir / "runtime"
     runtime.mkdir(parents=True, exist_ok=True)
     home.mkdir(parents=True, exist_ok=True)
