@@ -142,12 +142,15 @@ def main(argv=None) -> int:
     parser.add_argument("--learners", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=default_workers())
     parser.add_argument(
-        "--skip-serial", action="store_true", help="only time grade.py (no baseline, no ratio)"
+        "--skip-serial",
+        action="store_true",
+        help="only time attention-grade (no baseline, no ratio)",
     )
     parser.add_argument(
         "--autograde-only",
         action="store_true",
-        help="compare autograding only: skip the full grade.py run and serial generate_feedback",
+        help="compare autograding only: skip the full attention-grade run and serial "
+        "generate_feedback",
     )
     args = parser.parse_args(argv)
 
@@ -173,14 +176,14 @@ def main(argv=None) -> int:
         print(f"before: {load()}", flush=True)
         ours_auto = run([*grade, "--out", str(work / "out-auto"), "--no-feedback"], ROOT, "auto")
         print(
-            f"grade.py --no-feedback (autograde only): {ours_auto:8.1f} s  "
+            f"attention-grade --no-feedback (autograde only): {ours_auto:8.1f} s  "
             f"(CPU {CPU['auto']:.0f} s; {load()})",
             flush=True,
         )
         if not args.autograde_only:
             ours_full = run([*grade, "--out", str(work / "out-full")], ROOT, "full")
             print(
-                f"grade.py (autograde + feedback + CSV):   {ours_full:8.1f} s  "
+                f"attention-grade (autograde + feedback + CSV):   {ours_full:8.1f} s  "
                 f"(CPU {CPU['full']:.0f} s; {load()})",
                 flush=True,
             )
@@ -193,11 +196,12 @@ def main(argv=None) -> int:
         if args.autograde_only:
             print()
             print(
-                f"autograde only:  grade.py --no-feedback / serial nbgrader autograde = "
+                f"autograde only:  attention-grade --no-feedback / serial nbgrader autograde = "
                 f"{ours_auto / serial_auto:.2f}x   (target <= 0.55x on 2 cores)"
             )
             print(
-                f"CPU seconds:     grade.py {CPU['auto']:.0f} s, serial {CPU['serial']:.0f} s; "
+                f"CPU seconds:     attention-grade {CPU['auto']:.0f} s, "
+                f"serial {CPU['serial']:.0f} s; "
                 f"projected on {cores} idle cores: {CPU['auto'] / cores / CPU['serial']:.2f}x"
             )
             return 0
@@ -205,24 +209,25 @@ def main(argv=None) -> int:
 
         print()
         print(
-            f"autograde only:  grade.py / serial nbgrader autograde = "
+            f"autograde only:  attention-grade / serial nbgrader autograde = "
             f"{ours_auto / serial_auto:.2f}x"
         )
         print(
-            f"everything:      grade.py / serial nbgrader autograde = "
+            f"everything:      attention-grade / serial nbgrader autograde = "
             f"{ours_full / serial_auto:.2f}x   (target <= 0.55x on 2 cores)"
         )
         print(
-            f"like for like:   grade.py / serial autograde + generate_feedback = "
+            f"like for like:   attention-grade / serial autograde + generate_feedback = "
             f"{ours_full / (serial_auto + serial_feedback):.2f}x"
         )
         # On a machine shared with other work the parallel run loses most. The CPU seconds
         # each side needs barely depend on that: serial nbgrader keeps one core busy (its
-        # kernel and nbgrader take turns), grade.py keeps `cores` busy. A projection, not a
-        # measurement: (grade.py CPU / cores) / (serial CPU).
+        # kernel and nbgrader take turns), attention-grade keeps `cores` busy. A projection, not a
+        # measurement: (attention-grade CPU / cores) / (serial CPU).
         print(
-            f"CPU seconds:     grade.py {CPU['full']:.0f} s (autograde only {CPU['auto']:.0f} "
-            f"s), serial autograde {CPU['serial']:.0f} s; projected on {cores} idle cores: "
+            f"CPU seconds:     attention-grade {CPU['full']:.0f} s "
+            f"(autograde only {CPU['auto']:.0f} s), serial autograde {CPU['serial']:.0f} s; "
+            f"projected on {cores} idle cores: "
             f"everything {CPU['full'] / cores / CPU['serial']:.2f}x, autograde only "
             f"{CPU['auto'] / cores / CPU['serial']:.2f}x"
         )
