@@ -25,7 +25,7 @@ import batch_submissions
 import nbformat
 import pytest
 
-from attention_grader import read_csv, release
+from attention_grader import Status, read_csv, release
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The console script `make grade` runs, installed next to this interpreter.
@@ -231,6 +231,52 @@ def test_plot_and_merged_gradebook(batch):
     # Formgrader's course folder: the autograded notebooks sit next to the gradebook.
     assert list((out / "nbgrader" / "autograded" / "perfect").rglob("*.ipynb"))
     assert (out / "nbgrader" / "nbgrader_config.py").is_file()
+
+
+def test_statuses_are_the_words_of_grades_csv_most_severe_first():
+    assert [s.value for s in Status] == [
+        "grader error",
+        "time limit",
+        "unreadable notebook",
+        "missing",
+        "kernel died",
+        "timeout",
+        "repaired",
+        "ok",
+    ]
+    assert Status.worst([]) is Status.OK
+    assert Status.worst([Status.REPAIRED, Status.TIMEOUT, Status.OK]) is Status.TIMEOUT
+    assert Status.worst([Status.KERNEL_DIED, Status.GRADER_ERROR]) is Status.GRADER_ERROR
+
+
+def test_a_job_result_survives_the_json_hand_off():
+    """What a worker sends is what the parent reads: every field, enums and None included."""
+    from attention_grader import CellKind, CellResult, JobResult, NotebookResult, NotebookState
+
+    result = JobResult(
+        "alice",
+        "03_softmax",
+        notebooks={
+            "03_softmax": NotebookResult(
+                state=NotebookState.GRADED,
+                cells=[
+                    CellResult("test_a", CellKind.TEST, 2.0, 0.0, False, True, "CheckFailed: x"),
+                    CellResult("answer", CellKind.WRITTEN, 3.0, None, True, False, None),
+                ],
+                autograded="/job/a.ipynb",
+                feedback="/job/a.html",
+            ),
+            "other": NotebookResult(),
+        },
+        notes=["repaired something"],
+        flags=[Status.REPAIRED, Status.TIMEOUT],
+        timing={"autograde": 1.5},
+        seconds=2.25,
+    )
+    back = JobResult.from_json(result.to_json())
+    assert back == result
+    assert back.status is Status.TIMEOUT
+    assert [c.grade_id for c in back.cells(CellKind.WRITTEN)] == ["answer"]
 
 
 def test_instructor_errors_exit_2(tmp_path):
