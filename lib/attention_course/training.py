@@ -17,9 +17,18 @@ Solving it means making ``q_i · k_j`` large exactly for ``j = target_i``. Scale
 (``scale = 1/√d_k``) starts with soft weights and learns. Unscaled attention (``scale = 1``)
 starts with nearly one-hot weights on a random key. Its first steps are large (the rows that
 are not yet saturated pass gradients multiplied by 1 instead of 1/√d_k), then its rows
-saturate and on most steps almost no gradient reaches ``W_q`` and ``W_k``: at d_k = 256 and
-1024 it ends far above scaled attention, for every seed ``tests/test_training.py`` tries.
+saturate and on most steps little or no gradient reaches ``W_q`` and ``W_k``: at d_k = 256
+and 1024 it ends far above scaled attention, for every seed ``tests/test_training.py`` tries.
 Its runs are chaotic -- a rounding difference early on leads elsewhere, to a loss as stuck.
+
+**The cost.** Notebook 09 trains twelve runs in one cell, within the course's budget of half an
+empty notebook's time on a 2-core machine. So the defaults are small: 64 steps of 7 examples
+(``DEFAULT_STEPS``, ``RetrievalTask``), float64, one BLAS thread, and the four runs of one
+``d_k`` (scaled or not, SGD or Adam) trained side by side by :func:`compare_scaling`, one
+forward and one ``backward`` call per scale and step. At d_k = 1024 the cost is the
+arithmetic: the projections ``X W`` and their gradients ``Xᵀ dQ`` take about half of it.
+float32 would halve it, but it rounds the saturated weights to exact zeros, and then the
+gradient of unscaled attention is exactly 0 on some steps (a log-scale figure cannot show it).
 
 The gradients come from a ``backward`` function with the signature of
 :func:`attention_course.reference.attention_backward`; pass your own to train with it.
@@ -46,6 +55,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -60,6 +70,7 @@ __all__ = [
     "SGD",
     "Adam",
     "DEFAULT_LR",
+    "DEFAULT_STEPS",
     "make_batch",
     "retrieval_loss",
     "loss_and_gradients",
@@ -83,8 +94,13 @@ class Optimiser(StrEnum):
 
 #: Learning rates used unless :func:`train_retrieval` is given one; the same for scaled and
 #: unscaled runs, so the comparison is fair. Chosen so that scaled attention learns the task
-#: well within 300 steps at every d_k from 16 to 1024.
-DEFAULT_LR = {Optimiser.SGD: 0.5, Optimiser.ADAM: 0.01}
+#: within ``DEFAULT_STEPS`` at every d_k from 16 to 1024 (with SGD at 1.0, scaled attention
+#: at d_k = 16 failed to learn for some seeds).
+DEFAULT_LR = {Optimiser.SGD: 0.5, Optimiser.ADAM: 0.02}
+
+#: Updates per run unless told otherwise: enough for scaled attention to learn and unscaled
+#: attention to get stuck, few enough for notebook 09's time budget.
+DEFAULT_STEPS = 64
 
 
 @dataclass(frozen=True)
@@ -114,8 +130,8 @@ class RetrievalTask:
     n_k: int = 8
     n_q: int = 4
     d_v: int = 6
-    batch_size: int = 16
-    eval_size: int = 256
+    batch_size: int = 7
+    eval_size: int = 64
 
 
 @dataclass(frozen=True)
@@ -139,7 +155,7 @@ class Batch:
     V: np.ndarray
     target: np.ndarray
 
-    @property
+    @cached_property  # computed once per batch: every run trained on it reads it
     def wanted(self) -> np.ndarray:
         """The values the queries must fetch, ``V[b, target[b, i]]``: (B, n_q, d_v)."""
         return np.take_along_axis(self.V, self.target[..., None], axis=-2)  # (B, n_q, d_v)
@@ -177,28 +193,29 @@ def make_batch(task: RetrievalTask, embeddings: np.ndarray, rng: np.random.Gener
     return Batch(X_q=X_q, X_k=X_k, V=V, target=target)
 
 
-def retrieval_loss(output: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
+def retrieval_loss(output: np.ndarray, batch: Batch) -> tuple[float | np.ndarray, np.ndarray]:
     """Mean squared distance of each query's output from the value it must fetch.
 
     Parameters
     ----------
-    output : (B, n_q, d_v) ndarray
-        Attention output.
+    output : (..., B, n_q, d_v) ndarray
+        Attention output; leading axes ``...`` (if any) are runs trained side by side.
     batch : Batch
         The batch it was computed on.
 
     Returns
     -------
-    loss : float
-        ``mean over (b, i) of |output[b, i] - V[b, target[b, i]]|²``. Fetching a wrong key's
-        value costs about ``2 d_v`` (two independent standard-normal vectors), averaging
-        all values about ``d_v``, the right one 0.
-    grad_output : (B, n_q, d_v) ndarray
+    loss : float or (...) ndarray
+        ``mean over (b, i) of |output[b, i] - V[b, target[b, i]]|²``, one per run. Fetching a
+        wrong key's value costs about ``2 d_v`` (two independent standard-normal vectors),
+        averaging all values about ``d_v``, the right one 0.
+    grad_output : (..., B, n_q, d_v) ndarray
         Its gradient with respect to ``output``.
     """
-    error = output - batch.wanted  # (B, n_q, d_v)
-    n = error.shape[0] * error.shape[1]  # B · n_q terms in the mean
-    return float(np.sum(error**2) / n), 2 * error / n
+    error = output - batch.wanted  # (..., B, n_q, d_v)
+    n = error.shape[-3] * error.shape[-2]  # B · n_q terms in each mean
+    loss = np.sum(error**2, axis=(-3, -2, -1)) / n  # (...)
+    return (float(loss) if loss.ndim == 0 else loss), 2 * error / n
 
 
 class SGD:
@@ -227,11 +244,17 @@ class Adam:
         self.t += 1
         for name, W in params.items():
             g = grads[name]
-            self.m[name] = self.beta1 * self.m.get(name, 0.0) + (1 - self.beta1) * g
-            self.v[name] = self.beta2 * self.v.get(name, 0.0) + (1 - self.beta2) * g**2
-            m_hat = self.m[name] / (1 - self.beta1**self.t)
-            v_hat = self.v[name] / (1 - self.beta2**self.t)
-            W -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+            m = self.m.setdefault(name, np.zeros_like(W))
+            v = self.v.setdefault(name, np.zeros_like(W))
+            # In place: m = β1 m + (1 - β1) g, v = β2 v + (1 - β2) g², no new arrays kept.
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * np.square(g)
+            # W -= lr · m̂ / (√v̂ + eps), with m̂ = m / (1 - β1^t), v̂ = v / (1 - β2^t).
+            denominator = np.sqrt(v / (1 - self.beta2**self.t))
+            denominator += self.eps
+            W -= (self.lr / (1 - self.beta1**self.t)) * m / denominator
 
 
 @dataclass(frozen=True, eq=False)
@@ -261,7 +284,8 @@ class TrainingRun:
     final_loss : float
         Loss on the held-out evaluation batch after the last step.
     seconds : float
-        Wall time of the run (not part of what a seed determines).
+        Wall time of the run, or of all the runs trained side by side with it (not part of
+        what a seed determines).
     """
 
     d_k: int
@@ -288,29 +312,42 @@ class TrainingRun:
 
 
 def _forward(params, batch: Batch, scale: float):
-    """Project, attend; returns ``Q, K, output``."""
-    Q = batch.X_q @ params["W_q"]  # (B, n_q, d_model) @ (d_model, d_k) -> (B, n_q, d_k)
-    K = batch.X_k @ params["W_k"]  # (B, n_k, d_model) @ (d_model, d_k) -> (B, n_k, d_k)
-    output, _ = ref.scaled_dot_product_attention(Q, K, batch.V, scale=scale)  # (B, n_q, d_v)
-    return Q, K, output
+    """Project, attend; returns ``Q, K, V, output``, with the leading run axes ``...`` of
+    ``params`` (none for a single run) before the batch axis."""
+    d_model, d_k = params["W_q"].shape[-2:]
+    runs = params["W_q"].shape[:-2]
+    B, n_q, n_k = batch.X_q.shape[0], batch.X_q.shape[1], batch.X_k.shape[1]
+    X_q = batch.X_q.reshape(-1, d_model)  # (B, n_q, d_model) -> (B·n_q, d_model)
+    X_k = batch.X_k.reshape(-1, d_model)  # (B, n_k, d_model) -> (B·n_k, d_model)
+    Q = X_q @ params["W_q"]  # (B·n_q, d_model) @ (..., d_model, d_k) -> (..., B·n_q, d_k)
+    K = X_k @ params["W_k"]  # (B·n_k, d_model) @ (..., d_model, d_k) -> (..., B·n_k, d_k)
+    Q = Q.reshape(*runs, B, n_q, d_k)  # (..., B·n_q, d_k) -> (..., B, n_q, d_k)
+    K = K.reshape(*runs, B, n_k, d_k)  # (..., B·n_k, d_k) -> (..., B, n_k, d_k)
+    V = np.broadcast_to(batch.V, (*runs, *batch.V.shape))  # (..., B, n_k, d_v), a view
+    output, _ = ref.scaled_dot_product_attention(Q, K, V, scale=scale)  # (..., B, n_q, d_v)
+    return Q, K, V, output
 
 
 def loss_and_gradients(
     params: dict[str, np.ndarray], batch: Batch, scale: float, backward: Backward | None = None
-) -> tuple[float, dict[str, np.ndarray]]:
+) -> tuple[float | np.ndarray, dict[str, np.ndarray]]:
     """One forward and backward pass: the loss on ``batch`` and its gradients to ``W_q``, ``W_k``.
 
     ``backward`` gives ``dL/dQ`` and ``dL/dK``; through ``Q = X_q W_q`` and ``K = X_k W_k``::
 
-        dW_q = X_qᵀ dQ   (d_model, B·n_q) @ (B·n_q, d_k) -> (d_model, d_k)
-        dW_k = X_kᵀ dK   (d_model, B·n_k) @ (B·n_k, d_k) -> (d_model, d_k)
+        dW_q = X_qᵀ dQ   (d_model, B·n_q) @ (..., B·n_q, d_k) -> (..., d_model, d_k)
+        dW_k = X_kᵀ dK   (d_model, B·n_k) @ (..., B·n_k, d_k) -> (..., d_model, d_k)
+
+    Several runs with the same ``scale`` can share one pass: stack their weights along leading
+    axes ``...``. Their ``Q``, ``K``, ``V`` then carry those axes before the batch axis, and
+    ``backward`` is called once for all of them.
 
     Parameters
     ----------
     params : dict
-        ``{"W_q": (d_model, d_k) ndarray, "W_k": (d_model, d_k) ndarray}``.
+        ``{"W_q": (..., d_model, d_k) ndarray, "W_k": (..., d_model, d_k) ndarray}``.
     batch : Batch
-        The examples.
+        The examples (the same for every run).
     scale : float
         Factor of the scores, passed to the forward pass and to ``backward`` as ``scale=``.
     backward : callable, optional
@@ -318,10 +355,10 @@ def loss_and_gradients(
 
     Returns
     -------
-    loss : float
-        :func:`retrieval_loss` of the attention output.
+    loss : float or (...) ndarray
+        :func:`retrieval_loss` of the attention output, one per run.
     grads : dict
-        ``{"W_q": (d_model, d_k) ndarray, "W_k": (d_model, d_k) ndarray}``.
+        ``{"W_q": (..., d_model, d_k) ndarray, "W_k": (..., d_model, d_k) ndarray}``.
 
     Raises
     ------
@@ -329,17 +366,18 @@ def loss_and_gradients(
         If ``backward`` returns a gradient whose shape is not its input's.
     """
     backward = ref.attention_backward if backward is None else backward
-    Q, K, output = _forward(params, batch, scale)
-    loss, grad_output = retrieval_loss(output, batch)  # grad_output: (B, n_q, d_v)
-    grad_Q, grad_K, _ = backward(Q, K, batch.V, grad_output, mask=None, scale=scale)
-    grad_Q = _check_gradient("grad_Q", grad_Q, Q.shape)  # (B, n_q, d_k)
-    grad_K = _check_gradient("grad_K", grad_K, K.shape)  # (B, n_k, d_k)
-    d_model, d_k = params["W_q"].shape
+    Q, K, V, output = _forward(params, batch, scale)
+    loss, grad_output = retrieval_loss(output, batch)  # grad_output: (..., B, n_q, d_v)
+    grad_Q, grad_K, _ = backward(Q, K, V, grad_output, mask=None, scale=scale)
+    grad_Q = _check_gradient("grad_Q", grad_Q, Q.shape)  # (..., B, n_q, d_k)
+    grad_K = _check_gradient("grad_K", grad_K, K.shape)  # (..., B, n_k, d_k)
+    d_model, d_k = params["W_q"].shape[-2:]
+    runs = params["W_q"].shape[:-2]
     X_q = batch.X_q.reshape(-1, d_model)  # (B, n_q, d_model) -> (B·n_q, d_model)
     X_k = batch.X_k.reshape(-1, d_model)  # (B, n_k, d_model) -> (B·n_k, d_model)
     grads = {
-        "W_q": X_q.T @ grad_Q.reshape(-1, d_k),  # (d_model, B·n_q) @ (B·n_q, d_k)
-        "W_k": X_k.T @ grad_K.reshape(-1, d_k),  # (d_model, B·n_k) @ (B·n_k, d_k)
+        "W_q": X_q.T @ grad_Q.reshape(*runs, -1, d_k),  # (d_model, B·n_q) @ (..., B·n_q, d_k)
+        "W_k": X_k.T @ grad_K.reshape(*runs, -1, d_k),  # (d_model, B·n_k) @ (..., B·n_k, d_k)
     }
     return loss, grads
 
@@ -365,7 +403,7 @@ def train_retrieval(
     *,
     scaled: bool = True,
     optimiser: Optimiser | str = Optimiser.SGD,
-    steps: int = 300,
+    steps: int = DEFAULT_STEPS,
     seed: int = 0,
     lr: float | None = None,
     backward: Backward | None = None,
@@ -389,7 +427,7 @@ def train_retrieval(
     optimiser : Optimiser or {"sgd", "adam"}, optional
         Update rule (default SGD).
     steps : int, optional
-        Number of updates (default 300).
+        Number of updates (default ``DEFAULT_STEPS``).
     seed : int, optional
         Fixes the vocabulary, the initial weights, the batches and the evaluation batch.
     lr : float, optional
@@ -411,77 +449,37 @@ def train_retrieval(
         If ``d_k`` or ``steps`` is not a positive integer, the optimiser is unknown, or
         ``backward`` returns a gradient whose shape is not its input's.
     """
-    started = time.perf_counter()
-    d_k = _positive_int(d_k, "d_k")
-    steps = _positive_int(steps, "steps")
-    try:
-        optimiser = Optimiser(optimiser)
-    except ValueError:
-        names = ", ".join(repr(o.value) for o in Optimiser)
-        raise ValueError(f"optimiser must be one of {names}, got {optimiser!r}.") from None
-    task = RetrievalTask() if task is None else task
+    optimiser = _optimiser(optimiser)
     lr = DEFAULT_LR[optimiser] if lr is None else float(lr)
-    backward = ref.attention_backward if backward is None else backward
-    scale = 1.0 / np.sqrt(d_k) if scaled else 1.0
-
-    # The matrices here are small (at most 192 x 1024): BLAS threads cost more than they save,
-    # and on a busy 2-core machine they made a run about 8 times slower. One thread.
-    with threadpool_limits(limits=1, user_api="blas"):
-        embeddings = _vocabulary(task, seed)  # (n_vocab, d_model)
-        init = np.random.default_rng((seed, _INIT))
-        std = 1.0 / np.sqrt(task.d_model)
-        params = {
-            "W_q": std * init.standard_normal((task.d_model, d_k)),  # (d_model, d_k)
-            "W_k": std * init.standard_normal((task.d_model, d_k)),  # (d_model, d_k)
-        }
-        update = SGD(lr) if optimiser is Optimiser.SGD else Adam(lr)
-        train_rng = np.random.default_rng((seed, _TRAIN))
-        held_out = make_batch(
-            task, embeddings, np.random.default_rng((seed, _EVAL)), task.eval_size
-        )
-        initial_loss = retrieval_loss(_forward(params, held_out, scale)[2], held_out)[0]
-
-        losses, norms_q, norms_k = np.zeros(steps), np.zeros(steps), np.zeros(steps)
-        for step in range(steps):
-            batch = make_batch(task, embeddings, train_rng, task.batch_size)
-            losses[step], grads = loss_and_gradients(params, batch, scale, backward)
-            norms_q[step] = np.linalg.norm(grads["W_q"])
-            norms_k[step] = np.linalg.norm(grads["W_k"])
-            update.step(params, grads)
-
-        final_loss = retrieval_loss(_forward(params, held_out, scale)[2], held_out)[0]
-    return TrainingRun(
-        d_k=d_k,
-        scaled=scaled,
-        optimiser=optimiser,
-        seed=seed,
-        lr=lr,
-        loss=losses,
-        w_q_grad_norm=norms_q,
-        w_k_grad_norm=norms_k,
-        initial_loss=initial_loss,
-        final_loss=final_loss,
-        seconds=time.perf_counter() - started,
+    (run,) = _train_side_by_side(
+        d_k, [(bool(scaled), optimiser, lr)], steps=steps, seed=seed, backward=backward, task=task
     )
+    return run
 
 
 def compare_scaling(
     d_ks: Sequence[int] = (16, 256, 1024),
     optimisers: Sequence[Optimiser | str] = (Optimiser.SGD, Optimiser.ADAM),
     *,
-    steps: int = 300,
+    steps: int = DEFAULT_STEPS,
     seed: int = 0,
     backward: Backward | None = None,
+    task: RetrievalTask | None = None,
 ) -> list[TrainingRun]:
     """Train every combination of ``d_k``, scaled / unscaled and optimiser (notebook 09).
+
+    The runs of one ``d_k`` are trained side by side: their weights are stacked along a leading
+    axis, and each step makes one forward and one ``backward`` call per scale for all of them.
+    Each run is the one :func:`train_retrieval` gives with the same arguments, only cheaper
+    than one at a time.
 
     Parameters
     ----------
     d_ks : sequence of int, optional
         Widths to compare.
     optimisers : sequence of Optimiser or str, optional
-        Update rules to compare.
-    steps, seed, backward
+        Update rules to compare, each with its ``DEFAULT_LR``.
+    steps, seed, backward, task
         As in :func:`train_retrieval`.
 
     Returns
@@ -489,11 +487,123 @@ def compare_scaling(
     runs : list of TrainingRun
         In the order ``for optimiser: for d_k: for scaled in (True, False)``.
     """
-    return [
-        train_retrieval(
-            d_k, scaled=scaled, optimiser=opt, steps=steps, seed=seed, backward=backward
+    optimisers = [_optimiser(opt) for opt in optimisers]
+    settings = [(scaled, opt, DEFAULT_LR[opt]) for scaled in (True, False) for opt in optimisers]
+    by_d_k = {
+        d_k: _train_side_by_side(
+            d_k, settings, steps=steps, seed=seed, backward=backward, task=task
         )  # fmt: skip
+        for d_k in d_ks
+    }
+    return [
+        run
         for opt in optimisers
         for d_k in d_ks
         for scaled in (True, False)
+        for run in by_d_k[d_k]
+        if run.optimiser is opt and run.scaled is scaled
     ]
+
+
+def _optimiser(value) -> Optimiser:
+    try:
+        return Optimiser(value)
+    except ValueError:
+        names = ", ".join(repr(o.value) for o in Optimiser)
+        raise ValueError(f"optimiser must be one of {names}, got {value!r}.") from None
+
+
+def _train_side_by_side(
+    d_k, settings: Sequence[tuple[bool, Optimiser, float]], *, steps, seed, backward, task
+) -> list[TrainingRun]:
+    """Train one run per ``(scaled, optimiser, lr)`` of ``settings``, all with this ``d_k`` and
+    seed: the same vocabulary, initial weights and batches, the weights of run ``r`` at
+    ``W_q[r]``, ``W_k[r]`` of stacked ``(R, d_model, d_k)`` arrays. Consecutive runs with the
+    same scale share each step's forward pass and ``backward`` call."""
+    started = time.perf_counter()
+    d_k = _positive_int(d_k, "d_k")
+    steps = _positive_int(steps, "steps")
+    task = RetrievalTask() if task is None else task
+    backward = ref.attention_backward if backward is None else backward
+    n_runs = len(settings)
+    scales = [1.0 / np.sqrt(d_k) if scaled else 1.0 for scaled, _, _ in settings]
+    groups, first = [], 0  # (scale, slice of the runs that share it)
+    for r in range(1, n_runs + 1):
+        if r == n_runs or scales[r] != scales[first]:
+            groups.append((scales[first], slice(first, r)))
+            first = r
+
+    # The matrices are small (at most a few hundred rows of width d_k): BLAS threads cost more
+    # than they save here, and on a busy 2-core machine they made a run many times slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        embeddings = _vocabulary(task, seed)  # (n_vocab, d_model)
+        init = np.random.default_rng((seed, _INIT))
+        std = 1.0 / np.sqrt(task.d_model)
+        params = {  # every run starts from the same weights
+            name: np.repeat(std * init.standard_normal((1, task.d_model, d_k)), n_runs, axis=0)
+            for name in ("W_q", "W_k")
+        }  # each (R, d_model, d_k)
+        updates = [SGD(lr) if opt is Optimiser.SGD else Adam(lr) for _, opt, lr in settings]
+        train_rng = np.random.default_rng((seed, _TRAIN))
+        held_out = make_batch(
+            task, embeddings, np.random.default_rng((seed, _EVAL)), task.eval_size
+        )
+        initial_loss = _held_out_loss(params, held_out, groups)  # (R,)
+
+        losses, norms_q, norms_k = (np.zeros((n_runs, steps)) for _ in range(3))
+        for step in range(steps):
+            batch = make_batch(task, embeddings, train_rng, task.batch_size)
+            for scale, part in groups:
+                loss, grads = _group_loss_and_gradients(params, part, batch, scale, backward)
+                losses[part, step] = loss
+                norms_q[part, step] = _frobenius(grads["W_q"])
+                norms_k[part, step] = _frobenius(grads["W_k"])
+                for i, r in enumerate(range(part.start, part.stop)):
+                    mine = {name: W[r] for name, W in params.items()}  # (d_model, d_k) views
+                    updates[r].step(mine, {name: g[i] for name, g in grads.items()})
+
+        final_loss = _held_out_loss(params, held_out, groups)  # (R,)
+    seconds = time.perf_counter() - started
+    return [
+        TrainingRun(
+            d_k=d_k,
+            scaled=scaled,
+            optimiser=opt,
+            seed=seed,
+            lr=lr,
+            loss=losses[r],
+            w_q_grad_norm=norms_q[r],
+            w_k_grad_norm=norms_k[r],
+            initial_loss=float(initial_loss[r]),
+            final_loss=float(final_loss[r]),
+            seconds=seconds,
+        )
+        for r, (scaled, opt, lr) in enumerate(settings)
+    ]
+
+
+def _runs(params, part: slice) -> dict[str, np.ndarray]:
+    """The weights of the runs in ``part``: views (r, d_model, d_k), or (d_model, d_k) for a
+    single run, so that a single run's ``backward`` sees the batch shapes ``(B, n, d_k)``."""
+    index = part.start if part.stop - part.start == 1 else part
+    return {name: W[index] for name, W in params.items()}
+
+
+def _group_loss_and_gradients(params, part: slice, batch: Batch, scale: float, backward):
+    """:func:`loss_and_gradients` for the runs in ``part``; gradients (r, d_model, d_k)."""
+    loss, grads = loss_and_gradients(_runs(params, part), batch, scale, backward)
+    shape = (part.stop - part.start, *params["W_q"].shape[1:])  # (r, d_model, d_k)
+    return loss, {name: g.reshape(shape) for name, g in grads.items()}
+
+
+def _frobenius(grads: np.ndarray) -> np.ndarray:
+    """Frobenius norm of each run's gradient: (r, d_model, d_k) -> (r,)."""
+    return np.sqrt(np.einsum("rij,rij->r", grads, grads))
+
+
+def _held_out_loss(params, held_out: Batch, groups) -> np.ndarray:
+    """Loss of every run on the held-out batch: (R,)."""
+    loss = np.zeros(len(params["W_q"]))
+    for scale, part in groups:
+        loss[part] = retrieval_loss(_forward(_runs(params, part), held_out, scale)[3], held_out)[0]
+    return loss
