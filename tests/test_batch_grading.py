@@ -25,6 +25,7 @@ import batch_submissions
 import nbformat
 import pytest
 
+from attention_course.checks.runner import TIME_LIMIT_SECONDS
 from attention_grader import Status, read_csv, release
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,11 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "grading" / "source"
 EXPECTED_ROWS = Path(__file__).resolve().parent / "fixtures" / "grading" / "expected_rows.csv"
 #: The learner whose exercise never returns: item 9 of issue 11 changes that row on purpose.
 ENDLESS_LOOP = "infinite_loop"
+#: The batch's per-cell time limit: above the checks' own limit per call of a learner's
+#: function, so that an endless loop is stopped (and named) by the checks, not by the cell
+#: timeout; short enough that a loop the checks cannot stop (one that swallows the
+#: interrupt) costs little.
+CELL_TIMEOUT = int(2 * TIME_LIMIT_SECONDS)
 
 pytestmark = pytest.mark.skipif(
     not list(batch_submissions.SOLUTIONS.glob("*/*.ipynb")), reason="no course notebooks"
@@ -68,7 +74,7 @@ def batch(tmp_path_factory, course_template):
         "--jobs",
         2,
         "--timeout",
-        8,
+        CELL_TIMEOUT,
         "--memory-mb",
         1024,
         "--no-progress",
@@ -215,6 +221,16 @@ def test_failing_learner_sees_why_in_feedback(batch):
     row = batch["rows"][("untouched", batch_submissions.Course(release=batch["release"]).target())]
     text = _visible_text((batch["out"] / row["feedback"]).read_text(encoding="utf-8"))
     assert "not implemented yet" in text
+
+
+def test_endless_loop_is_stopped_and_named_by_the_checks(batch):
+    """The looping exercise's tests fail fast with a message naming the likely cause."""
+    target = batch_submissions.Course(release=batch["release"]).target()
+    row = batch["rows"][(ENDLESS_LOOP, target)]
+    assert "time limit" not in row["notes"], row["notes"]  # no cell waited for its timeout
+    text = _visible_text((batch["out"] / row["feedback"]).read_text(encoding="utf-8"))
+    assert f"did not return within {TIME_LIMIT_SECONDS:g} seconds" in text
+    assert "endless loop" in text
 
 
 def test_plot_and_merged_gradebook(batch):
