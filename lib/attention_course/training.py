@@ -244,8 +244,9 @@ class Adam:
         self.t += 1
         for name, W in params.items():
             g = grads[name]
-            m = self.m.setdefault(name, np.zeros_like(W))
-            v = self.v.setdefault(name, np.zeros_like(W))
+            if name not in self.m:  # first step: both running means start at 0
+                self.m[name], self.v[name] = np.zeros_like(W), np.zeros_like(W)
+            m, v = self.m[name], self.v[name]
             # In place: m = β1 m + (1 - β1) g, v = β2 v + (1 - β2) g², no new arrays kept.
             m *= self.beta1
             m += (1 - self.beta1) * g
