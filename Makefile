@@ -33,8 +33,10 @@ ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(VENV)/.installed-lab
 	$(BIN)/jupyter lab --ServerApp.root_dir=course $(ROOT_ARGS) $(LAB_ARGS)
 
+# Two pytest-xdist workers (the machine has 2 cores); tests/conftest.py says what runs together.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -66,3 +68,13 @@ NOTEBOOKS ?= course
 CHECK_ARGS ?=
 check: $(VENV)/.installed-lab
 	$(BIN)/attention-check "$(NOTEBOOKS)" $(CHECK_ARGS)
+
+# A smoke part of the suite on another Python, in its own venv: .ci/run calls it for every
+# claimed version (>= 3.11) the machine has, e.g. make smoke PYTHON=python3.13.
+SMOKE_TESTS ?= tests/test_reference.py tests/test_reference_single_thread.py \
+	tests/test_checks.py tests/test_autograde_roundtrip.py
+PY_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+.PHONY: smoke
+smoke:
+	$(MAKE) --no-print-directory test VENV=.venv-smoke-$(PY_VERSION) \
+		PYTEST_ARGS="$(SMOKE_TESTS) -p no:cacheprovider"

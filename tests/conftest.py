@@ -100,6 +100,49 @@ def pytest_configure(config):
     )
 
 
+#: The test modules that use the session's one release and one autograde (``course_template``
+#: and what is built on it). ``make test`` runs pytest-xdist with the scheduler below, which
+#: sends all of them to one worker, so those are made once, not once per worker.
+GRADING_MODULES = frozenset(
+    {
+        "tests/test_autograde_roundtrip.py",
+        "tests/test_batch_grading.py",
+        "tests/test_release.py",
+        "tests/test_selfcheck.py",
+    }
+)
+GRADING_FIXTURE = "course_template"
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Work units for pytest-xdist: one per test module or notebook, the grading modules as one.
+
+    Scopes are file paths: the cells of one notebook share a kernel and must run in order in
+    one worker (nbval), and a module's tests share its module fixtures. (pytest 9.2 no longer
+    lets ``--dist loadgroup`` rename node ids, so the grouping is done here instead.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CourseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "grading" if path in GRADING_MODULES else path
+
+    return CourseScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test outside GRADING_MODULES that uses the shared grading fixture is a set-up error:
+    under xdist it would make the session's release and autograde a second time."""
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if GRADING_FIXTURE in getattr(item, "fixturenames", ()) and module not in GRADING_MODULES:
+            raise pytest.UsageError(
+                f"{item.nodeid} uses {GRADING_FIXTURE}: add {module} to GRADING_MODULES in "
+                "tests/conftest.py"
+            )
+
+
 # --------------------------------------------------------------------------------------------
 # Session fixtures: one release and one autograde of the course, shared by test_release.py,
 # test_autograde_roundtrip.py, test_selfcheck.py and test_batch_grading.py

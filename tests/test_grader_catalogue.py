@@ -161,6 +161,7 @@ def test_an_endless_loop_is_named_once_and_later_checks_fail_at_once(
         return real_call(fn, *args, **kwargs)
 
     monkeypatch.setattr(framework, "call", counting_call)
+    monkeypatch.setattr(framework, "_STOPPED", {})  # forget what earlier tests stopped
     first, _ = outcome(entry.exercise, entry.fn, entry.fails)
     assert first is not None and ENDLESS_LOOP in first
     assert calls.count(entry.fn) == 1
