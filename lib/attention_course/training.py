@@ -22,12 +22,12 @@ and 1024 it ends far above scaled attention, for every seed ``tests/test_trainin
 Its runs are chaotic -- a rounding difference early on leads elsewhere, to a loss as stuck.
 
 **The cost.** Notebook 09 trains twelve runs in one cell, within the course's budget of half an
-empty notebook's time on a 2-core machine. So the defaults are small: 64 steps of 7 examples
+empty notebook's time on a 2-core machine. So the defaults are small: 64 steps of 5 examples
 (``DEFAULT_STEPS``, ``RetrievalTask``), float64, one BLAS thread, and the four runs of one
 ``d_k`` (scaled or not, SGD or Adam) trained side by side by :func:`compare_scaling`, one
 forward and one ``backward`` call per scale and step. At d_k = 1024 the cost is the
 arithmetic: the projections ``X W`` and their gradients ``Xᵀ dQ`` take about half of it.
-float32 would halve it, but it rounds the saturated weights to exact zeros, and then the
+float32 saved about a third, but it rounds the saturated weights to exact zeros, and then the
 gradient of unscaled attention is exactly 0 on some steps (a log-scale figure cannot show it).
 
 The gradients come from a ``backward`` function with the signature of
@@ -130,8 +130,8 @@ class RetrievalTask:
     n_k: int = 8
     n_q: int = 4
     d_v: int = 6
-    batch_size: int = 7
-    eval_size: int = 64
+    batch_size: int = 5
+    eval_size: int = 32
 
 
 @dataclass(frozen=True)
