@@ -8,7 +8,8 @@ stderr, where nbgrader would score the cell zero), whether it called the course'
 changed in place, and whether it ran out of time (:data:`TIME_LIMIT_SECONDS`).
 
 :func:`quiet_call` runs our own code (the reference, a catalogued mistake) with its expected
-warnings silenced; :func:`peak_bytes` measures what a call allocates.
+warnings silenced; :func:`silenced` discards everything a repeated learner call writes on the
+side, and :func:`peak_bytes` measures what a call allocates.
 """
 
 from __future__ import annotations
@@ -267,6 +268,25 @@ def quiet_call(fn: Callable, args: Sequence, kwargs: dict) -> Outcome:
     return outcome
 
 
+@contextlib.contextmanager
+def silenced() -> Iterator[None]:
+    """Run a second call of learner code with nothing reaching the notebook: its warnings,
+    floating-point errors, ``sys.stderr`` and file descriptor 2 are all discarded.
+
+    For measurements (memory, reductions taken) on a function that :func:`call` has already
+    run and reported on with the same inputs.
+    """
+    sink: list[str] = []
+    with (
+        capture_fd2(sink),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+        np.errstate(all="ignore"),
+    ):
+        warnings.simplefilter("ignore")
+        yield
+
+
 def peak_bytes(fn: Callable, args: Sequence, kwargs: dict) -> int:
     """Peak bytes allocated (NumPy arrays included) while ``fn(*args, **kwargs)`` runs.
 
@@ -278,15 +298,8 @@ def peak_bytes(fn: Callable, args: Sequence, kwargs: dict) -> int:
         tracemalloc.start()
     tracemalloc.reset_peak()
     before = tracemalloc.get_traced_memory()[0]
-    sink: list[str] = []
     try:
-        with (
-            capture_fd2(sink),
-            contextlib.redirect_stderr(io.StringIO()),
-            warnings.catch_warnings(),
-            np.errstate(all="ignore"),
-        ):
-            warnings.simplefilter("ignore")
+        with silenced():
             fn(*copies, **kwargs)
         return tracemalloc.get_traced_memory()[1] - before
     finally:

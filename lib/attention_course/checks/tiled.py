@@ -37,10 +37,6 @@ per block.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
-
 import numpy as np
 
 from .. import reference as ref
@@ -56,7 +52,7 @@ from .framework import (
 )
 from .inputs import lengths_mask, non_divisor, normal, qkv, scaled_scores, sizes, two_sided_mask
 from .mistakes import finite_or_zero, safe_softmax
-from .runner import capture_fd2, peak_bytes
+from .runner import peak_bytes, silenced
 
 
 def _online_inputs(kind: str):
@@ -188,15 +184,8 @@ def _wide_reductions(trial: Trial) -> list[tuple[str, int]]:
     x, block_size = trial.args[:2]
     watched = np.array(x, copy=True).view(_Watched)
     watched.log = []
-    sink: list[str] = []
     try:
-        with (
-            capture_fd2(sink),
-            contextlib.redirect_stderr(io.StringIO()),
-            warnings.catch_warnings(),
-            np.errstate(all="ignore"),
-        ):
-            warnings.simplefilter("ignore")
+        with silenced():
             trial.fn(watched, block_size, *trial.args[2:], **trial.kwargs)
     except Exception:  # noqa: BLE001 - it ran fine on a plain array a moment ago
         return []
