@@ -3,8 +3,9 @@
 The rosters in tests/fixtures/lms are in the LMS's own export formats: Canvas's gradebook
 export (``Student, ID, SIS User ID, SIS Login ID, Section``, a ``Points Possible`` row, a
 test student, read-only total columns) and Moodle's plain-text grade export. The fixture
-grades.csv has every case: full marks, a fraction, missing work, a grader error, a learner
-on the roster with no rows at all (emmy). The manual-grades path (``--gradebook``) is tested
+batch_grades.csv (a grades.csv of attention-grade; .gitignore keeps files named grades.csv out)
+has every case: full marks, a fraction, missing work, a grader error, a learner on the roster
+with no rows at all (emmy). The manual-grades path (``--gradebook``) is tested
 on a real gradebook in tests/test_postgres_gradebook.py.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "lms"
-GRADES = FIXTURES / "grades.csv"
+GRADES = FIXTURES / "batch_grades.csv"  # a grades.csv of attention-grade
 CANVAS = FIXTURES / "canvas_gradebook_export.csv"
 MOODLE = FIXTURES / "moodle_grades_export.csv"
 #: The console script, installed next to this interpreter.
