@@ -60,6 +60,7 @@ from .forward import (
 )
 from .tiled import online_softmax, tiled_attention
 
+# The one list of the public names (the modules themselves do not repeat it).
 __all__ = [
     "dot_product_scores",
     "scale_scores",

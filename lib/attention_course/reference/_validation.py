@@ -32,6 +32,15 @@ def _require_ndim(arr: np.ndarray, name: str, layout: str) -> None:
         )
 
 
+def _require_same_d_k(Q: np.ndarray, K: np.ndarray) -> None:
+    """Raise a ValueError unless queries (..., n_q, d_k) and keys (..., n_k, d_k) agree on d_k."""
+    if Q.shape[-1] != K.shape[-1]:
+        raise ValueError(
+            f"Q's d_k ({Q.shape[-1]}) must equal K's d_k ({K.shape[-1]}): "
+            f"got Q of shape {Q.shape} and K of shape {K.shape}."
+        )
+
+
 def _common_dtype(*arrays: np.ndarray) -> np.dtype:
     return np.result_type(*arrays)
 
@@ -88,11 +97,7 @@ def _check_qkv(Q, K, V):
     _require_ndim(Q, "Q", "(..., n_q, d_k)")
     _require_ndim(K, "K", "(..., n_k, d_k)")
     _require_ndim(V, "V", "(..., n_k, d_v)")
-    if K.shape[-1] != Q.shape[-1]:
-        raise ValueError(
-            f"Q's d_k ({Q.shape[-1]}) must equal K's d_k ({K.shape[-1]}): "
-            f"got Q of shape {Q.shape} and K of shape {K.shape}."
-        )
+    _require_same_d_k(Q, K)
     if V.shape[-2] != K.shape[-2]:
         raise ValueError(
             f"K and V must have the same number of rows n_k: K has {K.shape[-2]} "

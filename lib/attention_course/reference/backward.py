@@ -18,13 +18,6 @@ from ._validation import (
 )
 from .forward import _softmax_inplace, scaled_dot_product_attention
 
-__all__ = [
-    "softmax_backward",
-    "attention_backward",
-    "numerical_gradient",
-    "numerical_attention_gradients",
-]
-
 
 def _softmax_backward(p: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
     """``p * (g - sum(p * g, axis))`` without validation; a row of zero weights gives zeros."""

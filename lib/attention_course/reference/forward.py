@@ -17,22 +17,9 @@ from ._validation import (
     _finite_real,
     _positive_int,
     _require_ndim,
+    _require_same_d_k,
     _validate_mask,
 )
-
-__all__ = [
-    "dot_product_scores",
-    "scale_scores",
-    "softmax",
-    "weighted_sum",
-    "scaled_dot_product_attention",
-    "self_attention",
-    "cross_attention",
-    "causal_mask",
-    "padding_mask",
-    "multi_head_attention",
-]
-
 
 # --------------------------------------------------------------------------------------------
 # The building blocks, in the order the course teaches them.
@@ -64,11 +51,7 @@ def dot_product_scores(Q, K) -> np.ndarray:
     K = _as_float_array(K, "K")
     _require_ndim(Q, "Q", "(..., n_q, d_k)")
     _require_ndim(K, "K", "(..., n_k, d_k)")
-    if Q.shape[-1] != K.shape[-1]:
-        raise ValueError(
-            f"Q's d_k ({Q.shape[-1]}) must equal K's d_k ({K.shape[-1]}): "
-            f"got Q of shape {Q.shape} and K of shape {K.shape}."
-        )
+    _require_same_d_k(Q, K)
     _batch_shape(("Q", Q), ("K", K))
     return Q @ np.swapaxes(K, -1, -2)  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
 

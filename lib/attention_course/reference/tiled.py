@@ -18,8 +18,6 @@ from ._validation import (
     _validate_mask,
 )
 
-__all__ = ["online_softmax", "tiled_attention"]
-
 
 def _finite_or_zero(m: np.ndarray) -> np.ndarray:
     """The shift a running maximum gives to ``exp``: ``m`` itself, or 0 where ``m`` is ±inf.
