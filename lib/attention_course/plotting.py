@@ -594,29 +594,22 @@ def self_vs_cross_attention(
         )
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
-    left, right = axes
-    attention_heatmap(
-        self_weights,
-        source_labels,
-        source_labels,
-        ax=left,
-        vmin=0,
-        vmax=1,
-        xlabel=f"key ({source_name})",
-        ylabel=f"query ({source_name})",
-        title=f"Self-attention: {n_k} × {n_k} (square)",
+    panels = (  # (weights, query labels, query sequence's name, title): the keys are the source's
+        (self_weights, source_labels, source_name, f"Self-attention: {n_k} × {n_k} (square)"),
+        (cross_weights, target_labels, target_name, f"Cross-attention: n_q × n_k = {n_q} × {n_k}"),
     )
-    attention_heatmap(
-        cross_weights,
-        target_labels,
-        source_labels,
-        ax=right,
-        vmin=0,
-        vmax=1,
-        xlabel=f"key ({source_name})",
-        ylabel=f"query ({target_name})",
-        title=f"Cross-attention: n_q × n_k = {n_q} × {n_k}",
-    )
+    for ax, (weights, query_labels, query_name, title) in zip(axes, panels, strict=True):
+        attention_heatmap(
+            weights,
+            query_labels,
+            source_labels,
+            ax=ax,
+            vmin=0,
+            vmax=1,
+            xlabel=f"key ({source_name})",
+            ylabel=f"query ({query_name})",
+            title=title,
+        )
     return np.asarray(axes)
 
 
