@@ -23,7 +23,14 @@ import math
 import numpy as np
 
 from .. import reference as ref
-from .framework import INPUTS_UNCHANGED, NO_WARNINGS, Case, Exercise, Mistake, make_check
+from .framework import (
+    NO_WARNINGS,
+    Case,
+    Exercise,
+    Mistake,
+    make_check,
+    unchanged_inputs_case,
+)
 from .inputs import batch_and_sizes, lengths_mask, normal, qkv, sizes, two_sided_mask
 from .mistakes import naive_softmax, safe_softmax, stable_softmax
 
@@ -136,11 +143,7 @@ _SOFTMAX_BACKWARD = Exercise(
             _softmax_backward_inputs("masked_rows"),
         ),
         "float32": Case("works in float32", _softmax_backward_inputs("float32")),
-        "inputs_unchanged": Case(
-            "does not modify its inputs",
-            _softmax_backward_inputs("inputs_unchanged"),
-            requires=(INPUTS_UNCHANGED,),
-        ),
+        "inputs_unchanged": unchanged_inputs_case(_softmax_backward_inputs("inputs_unchanged")),
     },
     mistakes=(
         Mistake(
@@ -387,11 +390,7 @@ _ATTENTION_BACKWARD = Exercise(
         ),
         "large": Case("is stable for scores in the thousands", _backward_inputs("large")),
         "float32": Case("works in float32", _backward_inputs("float32")),
-        "inputs_unchanged": Case(
-            "does not modify its inputs",
-            _backward_inputs("inputs_unchanged"),
-            requires=(INPUTS_UNCHANGED,),
-        ),
+        "inputs_unchanged": unchanged_inputs_case(_backward_inputs("inputs_unchanged")),
     },
     mistakes=(
         Mistake(

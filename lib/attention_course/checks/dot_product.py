@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import reference as ref
-from .framework import INPUTS_UNCHANGED, Case, Exercise, Mistake, make_check
+from .framework import Case, Exercise, Mistake, make_check, unchanged_inputs_case
 from .inputs import batch_and_sizes, normal, sizes
 from .mistakes import DOT_FIX, DOT_NAME, TRANSPOSE_FIX
 
@@ -50,9 +50,7 @@ _DOT_PRODUCT = Exercise(
         "random": Case("matches the reference on random 2-D input", _scores_inputs()),
         "batch": Case("works with leading batch dimensions", _scores_inputs(batch=True)),
         "float32": Case("works in float32", _scores_inputs(dtype=np.float32, scale=10.0)),
-        "inputs_unchanged": Case(
-            "does not modify its inputs", _scores_inputs(batch=True), requires=(INPUTS_UNCHANGED,)
-        ),
+        "inputs_unchanged": unchanged_inputs_case(_scores_inputs(batch=True)),
     },
     mistakes=(
         Mistake(

@@ -182,6 +182,15 @@ class Case:
     error_hint: str = ""
 
 
+def unchanged_inputs_case(
+    make: Callable[[np.random.Generator], list[tuple[tuple, dict]]],
+    description: str = "does not modify its inputs",
+) -> Case:
+    """The ``"inputs_unchanged"`` case most exercises have: ``make``'s inputs must come back as
+    they went in (:data:`INPUTS_UNCHANGED`); ``description`` in the singular for one input."""
+    return Case(description, make, requires=(INPUTS_UNCHANGED,))
+
+
 @dataclass(frozen=True)
 class Exercise:
     """One function a learner writes, and everything its checks need to know about it."""

@@ -19,7 +19,6 @@ import numpy as np
 
 from .. import reference as ref
 from .framework import (
-    INPUTS_UNCHANGED,
     NO_WARNINGS,
     Case,
     Exercise,
@@ -29,6 +28,7 @@ from .framework import (
     Trial,
     inputs_unchanged,
     make_check,
+    unchanged_inputs_case,
 )
 from .inputs import batch_sizes, lengths_mask, qkv, scaled_scores, sizes, two_sided_mask
 from .mistakes import safe_softmax, stable_softmax
@@ -331,11 +331,7 @@ _MASKED = Exercise(
         ),
         "large": Case("is stable for large scores under a mask", _masked_inputs("large")),
         "float32": Case("works in float32", _masked_inputs("float32")),
-        "inputs_unchanged": Case(
-            "does not modify its inputs",
-            _masked_inputs("inputs_unchanged"),
-            requires=(INPUTS_UNCHANGED,),
-        ),
+        "inputs_unchanged": unchanged_inputs_case(_masked_inputs("inputs_unchanged")),
     },
     mistakes=(
         Mistake(

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import reference as ref
-from .framework import INPUTS_UNCHANGED, Case, Exercise, Mistake, make_check
+from .framework import Case, Exercise, Mistake, make_check, unchanged_inputs_case
 from .inputs import lengths_mask, normal, sizes
 from .mistakes import safe_softmax
 
@@ -154,11 +154,7 @@ _MHA = Exercise(
             "with n_heads = 1, is single-head attention followed by W_o", _mha_inputs("one_head")
         ),
         "float32": Case("works in float32", _mha_inputs("float32")),
-        "inputs_unchanged": Case(
-            "does not modify its inputs",
-            _mha_inputs("inputs_unchanged"),
-            requires=(INPUTS_UNCHANGED,),
-        ),
+        "inputs_unchanged": unchanged_inputs_case(_mha_inputs("inputs_unchanged")),
     },
     mistakes=(
         Mistake(

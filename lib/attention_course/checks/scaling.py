@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from .. import reference as ref
-from .framework import INPUTS_UNCHANGED, Case, Exercise, Mistake, make_check
+from .framework import Case, Exercise, Mistake, make_check, unchanged_inputs_case
 from .inputs import batch_and_sizes, is_square, normal
 
 
@@ -40,9 +40,7 @@ _SCALE = Exercise(
         "random": Case("matches the reference on random input", _scale_inputs()),
         "batch": Case("works with leading batch dimensions", _scale_inputs(batch=True)),
         "float32": Case("works in float32", _scale_inputs(dtype=np.float32)),
-        "inputs_unchanged": Case(
-            "does not modify its inputs", _scale_inputs(batch=True), requires=(INPUTS_UNCHANGED,)
-        ),
+        "inputs_unchanged": unchanged_inputs_case(_scale_inputs(batch=True)),
     },
     mistakes=(
         Mistake(

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import reference as ref
-from .framework import INPUTS_UNCHANGED, Case, Exercise, Mistake, make_check
+from .framework import Case, Exercise, Mistake, make_check, unchanged_inputs_case
 from .inputs import batch_and_sizes, normal, redraw_until_adversarial, row_scales, sizes
 from .mistakes import attention_mistakes, sdpa_with
 
@@ -111,11 +111,7 @@ _SELF = Exercise(
             _projection_inputs(cross=False, large=True),
         ),
         "float32": Case("works in float32", _projection_inputs(cross=False, dtype=np.float32)),
-        "inputs_unchanged": Case(
-            "does not modify its inputs",
-            _projection_inputs(cross=False, batch=True),
-            requires=(INPUTS_UNCHANGED,),
-        ),
+        "inputs_unchanged": unchanged_inputs_case(_projection_inputs(cross=False, batch=True)),
     },
     mistakes=attention_mistakes(_self_as_cross, one_sequence=True)
     + (
@@ -182,11 +178,7 @@ _CROSS = Exercise(
             _projection_inputs(cross=True, large=True),
         ),
         "float32": Case("works in float32", _projection_inputs(cross=True, dtype=np.float32)),
-        "inputs_unchanged": Case(
-            "does not modify its inputs",
-            _projection_inputs(cross=True, batch=True),
-            requires=(INPUTS_UNCHANGED,),
-        ),
+        "inputs_unchanged": unchanged_inputs_case(_projection_inputs(cross=True, batch=True)),
     },
     mistakes=attention_mistakes(_cross_as)
     + (

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import reference as ref
-from .framework import INPUTS_UNCHANGED, Case, Exercise, Mistake, make_check
+from .framework import Case, Exercise, Mistake, make_check, unchanged_inputs_case
 from .inputs import adversarial, batch_and_sizes, normal, sizes
 from .mistakes import global_max_softmax, naive_softmax, stable_softmax, whole_array_softmax
 
@@ -98,10 +98,8 @@ _SOFTMAX = Exercise(
         "axis": Case("respects the `axis` argument", _softmax_inputs("axis")),
         "batch": Case("works with leading batch dimensions", _softmax_inputs("batch")),
         "float32": Case("works in float32 with scores in the hundreds", _softmax_inputs("float32")),
-        "inputs_unchanged": Case(
-            "does not modify its input",
-            _softmax_inputs("inputs_unchanged"),
-            requires=(INPUTS_UNCHANGED,),
+        "inputs_unchanged": unchanged_inputs_case(
+            _softmax_inputs("inputs_unchanged"), "does not modify its input"
         ),
     },
     mistakes=(

@@ -41,7 +41,6 @@ import numpy as np
 
 from .. import reference as ref
 from .framework import (
-    INPUTS_UNCHANGED,
     NO_WARNINGS,
     Case,
     Exercise,
@@ -49,6 +48,7 @@ from .framework import (
     Requirement,
     Trial,
     make_check,
+    unchanged_inputs_case,
 )
 from .inputs import lengths_mask, non_divisor, normal, qkv, scaled_scores, sizes, two_sided_mask
 from .mistakes import finite_or_zero, safe_softmax
@@ -242,10 +242,8 @@ _ONLINE = Exercise(
         ),
         "batch": Case("works with leading batch dimensions", _online_inputs("batch")),
         "float32": Case("works in float32", _online_inputs("float32")),
-        "inputs_unchanged": Case(
-            "does not modify its input",
-            _online_inputs("inputs_unchanged"),
-            requires=(INPUTS_UNCHANGED,),
+        "inputs_unchanged": unchanged_inputs_case(
+            _online_inputs("inputs_unchanged"), "does not modify its input"
         ),
         "streaming": Case(
             "reads each row one block at a time (no maximum or sum over a whole row)",
@@ -524,11 +522,7 @@ _TILED = Exercise(
             _tiled_inputs("memory"),
             requires=(TILES_ONLY,),
         ),
-        "inputs_unchanged": Case(
-            "does not modify its inputs",
-            _tiled_inputs("inputs_unchanged"),
-            requires=(INPUTS_UNCHANGED,),
-        ),
+        "inputs_unchanged": unchanged_inputs_case(_tiled_inputs("inputs_unchanged")),
     },
     mistakes=(
         Mistake(

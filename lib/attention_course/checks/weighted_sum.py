@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from .. import reference as ref
-from .framework import INPUTS_UNCHANGED, Case, Exercise, Mistake, make_check
+from .framework import Case, Exercise, Mistake, make_check, unchanged_inputs_case
 from .inputs import batch_and_sizes, normal, redraw_until_adversarial, row_scales, sizes
 from .mistakes import DOT_FIX, DOT_NAME, attention_mistakes, sdpa_with
 
@@ -46,9 +46,7 @@ _WEIGHTED = Exercise(
         "random": Case("matches the reference on random input", _weighted_inputs()),
         "batch": Case("works with leading batch dimensions", _weighted_inputs(batch=True)),
         "float32": Case("works in float32", _weighted_inputs(dtype=np.float32)),
-        "inputs_unchanged": Case(
-            "does not modify its inputs", _weighted_inputs(batch=True), requires=(INPUTS_UNCHANGED,)
-        ),
+        "inputs_unchanged": unchanged_inputs_case(_weighted_inputs(batch=True)),
     },
     mistakes=(
         Mistake(DOT_NAME, DOT_FIX, lambda w, V: np.dot(w, V)),
@@ -131,9 +129,7 @@ _SDPA = Exercise(
         "batch": Case("works with leading batch dimensions", _sdpa_inputs(batch=True)),
         "large": Case("is stable for large scores", _sdpa_inputs(scale=40.0, large=True)),
         "float32": Case("works in float32", _sdpa_inputs(dtype=np.float32, scale=6.0)),
-        "inputs_unchanged": Case(
-            "does not modify its inputs", _sdpa_inputs(batch=True), requires=(INPUTS_UNCHANGED,)
-        ),
+        "inputs_unchanged": unchanged_inputs_case(_sdpa_inputs(batch=True)),
     },
     mistakes=attention_mistakes(lambda f: f)
     + (
