@@ -107,6 +107,19 @@ def _check_qkv(Q, K, V):
     return Q, K, V, batch, _common_dtype(Q, K, V)
 
 
+def _scale_or_default(scale, d_k: int):
+    """The factor the scores are multiplied by: ``scale`` checked to be a finite real number, or
+    ``1 / sqrt(d_k)`` when it is None."""
+    return 1.0 / np.sqrt(d_k) if scale is None else _finite_real(scale, "scale")
+
+
+def _working_dtype(dtype) -> np.dtype:
+    """The dtype the arithmetic is done in for results of ``dtype``: float32 and float64 as they
+    are, float16 in float32 (NumPy has no float16 matmul kernels, and a large scale would
+    overflow float16); the results are rounded back to ``dtype`` at the end."""
+    return np.result_type(dtype, np.float32)
+
+
 def _finite_real(value, name: str) -> float:
     """``value`` as a Python float, or a ValueError if it is not a finite real number."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(

@@ -14,9 +14,11 @@ from ._validation import (
     _check_qkv,
     _common_dtype,
     _finite_real,
+    _scale_or_default,
     _validate_mask,
+    _working_dtype,
 )
-from .forward import _softmax_inplace, scaled_dot_product_attention
+from .forward import _masked_weights, scaled_dot_product_attention
 
 
 def _softmax_backward(p: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
@@ -63,7 +65,7 @@ def softmax_backward(weights, grad_weights, axis: int = -1) -> np.ndarray:
     if not -p.ndim <= axis < max(p.ndim, 1) or p.ndim == 0:
         raise ValueError(f"axis {axis} is out of range for an array of shape {p.shape}.")
     dtype = _common_dtype(p, g)
-    work = np.result_type(dtype, np.float32)
+    work = _working_dtype(dtype)
     result = _softmax_backward(p.astype(work, copy=False), g.astype(work, copy=False), axis)
     return result.astype(dtype, copy=False)
 
@@ -139,22 +141,15 @@ def attention_backward(Q, K, V, grad_output, mask=None, scale=None):
             f"grad_output must have the attention output's shape (..., n_q, d_v) = "
             f"{(*batch, n_q, d_v)}, got shape {dO.shape}."
         )
-    scale = 1.0 / np.sqrt(d_k) if scale is None else _finite_real(scale, "scale")
+    scale = _scale_or_default(scale, d_k)
     if mask is not None:
         mask = _validate_mask(mask, (*batch, n_q, n_k))
     dtype = np.result_type(dtype, dO.dtype)
-    work = np.result_type(dtype, np.float32)  # float16 in float32, as the forward pass
+    work = _working_dtype(dtype)
     Q_w, K_w, V_w, dO = (a.astype(work, copy=False) for a in (Q, K, V, dO))
 
-    # Forward again, keeping the weights: the same steps as scaled_dot_product_attention.
-    K_t = np.swapaxes(K_w, -1, -2)  # (..., n_k, d_k) -> (..., d_k, n_k)
-    scores = (Q_w * work.type(scale)) @ K_t  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
-    if mask is not None:
-        full = np.broadcast_shapes(mask.shape, scores.shape)
-        if full != scores.shape:  # the mask carries batch axes that Q and K do not
-            scores = np.broadcast_to(scores, full).copy()
-        np.copyto(scores, work.type(-np.inf), where=~mask)  # masked keys: weight 0
-    P = _softmax_inplace(scores, axis=-1)  # (..., n_q, n_k); fully masked rows are zeros
+    # Forward again, keeping the weights: the same function as scaled_dot_product_attention.
+    P = _masked_weights(Q_w, K_w, scale, mask)  # (..., n_q, n_k); fully masked rows are zeros
 
     P_t = np.swapaxes(P, -1, -2)  # (..., n_q, n_k) -> (..., n_k, n_q)
     grad_V = P_t @ dO  # (..., n_k, n_q) @ (..., n_q, d_v) -> (..., n_k, d_v)

@@ -14,11 +14,12 @@ from ._validation import (
     _as_mask_matrix,
     _batch_shape,
     _check_qkv,
-    _finite_real,
     _positive_int,
     _require_ndim,
     _require_same_d_k,
+    _scale_or_default,
     _validate_mask,
+    _working_dtype,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -202,27 +203,35 @@ def scaled_dot_product_attention(Q, K, V, mask=None, scale=None):
     Q, K, V, batch, dtype = _check_qkv(Q, K, V)
     n_q, d_k = Q.shape[-2:]
     n_k = K.shape[-2]
-    scale = 1.0 / np.sqrt(d_k) if scale is None else _finite_real(scale, "scale")
+    scale = _scale_or_default(scale, d_k)
     if mask is not None:
         mask = _validate_mask(mask, (*batch, n_q, n_k))
+    work = _working_dtype(dtype)
+    weights = _masked_weights(Q.astype(work, copy=False), K.astype(work, copy=False), scale, mask)
+    output = weights @ V.astype(work, copy=False)  # (..., n_q, n_k) @ (..., n_k, d_v)
+    output, weights = output.astype(dtype, copy=False), weights.astype(dtype, copy=False)
+    return output, weights  # output: (..., n_q, d_v), weights: (..., n_q, n_k)
 
-    # float16 is computed in float32 (NumPy has no float16 matmul kernels, and a large scale
-    # would overflow float16) and rounded back at the end.
-    work = np.result_type(dtype, np.float32)
+
+def _masked_weights(Q, K, scale: float, mask) -> np.ndarray:
+    """``softmax(scale · Q Kᵀ)`` with masked keys at ``-inf``: the attention weights.
+
+    ``Q`` (..., n_q, d_k) and ``K`` (..., n_k, d_k) are validated arrays of the working dtype
+    (:func:`._validation._working_dtype`), ``mask`` a validated boolean mask or None. Returns
+    the (..., n_q, n_k) weights in that dtype, with zero rows for fully masked queries; used
+    by :func:`scaled_dot_product_attention` and again by the backward pass.
+    """
+    work = Q.dtype
+    K_t = np.swapaxes(K, -1, -2)  # (..., n_k, d_k) -> (..., d_k, n_k)
     # Scale the n_q x d_k queries rather than the n_q x n_k scores: fewer multiplications.
-    Q_scaled = Q.astype(work, copy=False) * work.type(scale)  # (..., n_q, d_k)
-    K_t = np.swapaxes(K, -1, -2).astype(work, copy=False)  # (..., n_k, d_k) -> (..., d_k, n_k)
-    scores = Q_scaled @ K_t  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    scores = (Q * work.type(scale)) @ K_t  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
     if mask is not None:
         full = np.broadcast_shapes(mask.shape, scores.shape)
         if full != scores.shape:  # the mask carries batch axes that Q and K do not
             scores = np.broadcast_to(scores, full).copy()
         np.copyto(scores, work.type(-np.inf), where=~mask)  # masked keys get no weight
     # scores is a fresh array owned here: normalise it in place.
-    weights = _softmax_inplace(scores, axis=-1)
-    output = weights @ V.astype(work, copy=False)  # (..., n_q, n_k) @ (..., n_k, d_v)
-    output, weights = output.astype(dtype, copy=False), weights.astype(dtype, copy=False)
-    return output, weights  # output: (..., n_q, d_v), weights: (..., n_q, n_k)
+    return _softmax_inplace(scores, axis=-1)
 
 
 def _check_projection(W, name: str, d_in: int, source: str, width: str) -> np.ndarray:

@@ -13,9 +13,10 @@ from ._validation import (
     _as_float_array,
     _as_mask_matrix,
     _check_qkv,
-    _finite_real,
     _positive_int,
+    _scale_or_default,
     _validate_mask,
+    _working_dtype,
 )
 
 
@@ -145,15 +146,13 @@ def tiled_attention(Q, K, V, block_size, mask=None, scale=None, *, q_block_size=
     n_q, d_k = Q.shape[-2:]
     n_k, d_v = V.shape[-2:]
     q_block_size = n_q if q_block_size is None else _positive_int(q_block_size, "q_block_size")
-    scale = 1.0 / np.sqrt(d_k) if scale is None else _finite_real(scale, "scale")
+    scale = _scale_or_default(scale, d_k)
     if mask is not None:
         mask = _as_mask_matrix(_validate_mask(mask, (*batch, n_q, n_k)))
         # A broadcast view, not a copy, so that blocks can be sliced from it.
         mask = np.broadcast_to(mask, (*mask.shape[:-2], n_q, n_k))  # (..., n_q, n_k) view
 
-    # As in scaled_dot_product_attention, float16 is computed in float32 (NumPy has no float16
-    # matmul kernels, and a large scale would overflow float16) and rounded back at the end.
-    work = np.result_type(dtype, np.float32)
+    work = _working_dtype(dtype)  # float16 in float32, rounded back at the end
     # Scale the (..., n_q, d_k) queries once, not every block of scores.
     Q = np.multiply(Q, scale, dtype=work)  # (..., n_q, d_k), a new array
     # A view with all the batch dims (say V has some that Q and K lack), so every score block
