@@ -16,9 +16,13 @@ assignment, with a ``status``), ``summary.txt``, ``grade-distribution.png``,
 ``feedback/<student>/<assignment>/*.html``, ``logs/``, and ``nbgrader/`` (a course folder
 with the merged gradebook, for Formgrader).
 
+With ``--db-url``, the merged gradebook is also copied into a shared database (PostgreSQL) for
+Formgrader and several graders (``gradebook_db.py``).
+
 Exit status: 0 when the batch completed — even if some learners' work could not be graded
 (their rows say why); 2 when the batch could not start (no such folder, no assignments, the
-sandbox is unavailable, the source notebooks do not release).
+sandbox is unavailable, the source notebooks do not release, the database cannot be reached),
+and 2 after a complete batch whose gradebook could not be copied into the database.
 """
 
 from __future__ import annotations
@@ -104,6 +108,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--db-url",
+        default=None,
+        metavar="URL",
+        help="also write the merged gradebook into this shared database, e.g. "
+        "postgresql://grader@db.example.org/attention_gradebook (password from PGPASSWORD, "
+        "never in the URL; see gradebook_db.py)",
+    )
+    parser.add_argument(
+        "--db-password-env",
+        default=None,
+        metavar="NAME",
+        help="environment variable holding the database password (default: PGPASSWORD)",
+    )
+    parser.add_argument(
         "--keep-work",
         action="store_true",
         help="keep the per-job nbgrader folders (printed) for debugging",
@@ -149,6 +167,12 @@ def grade(args: argparse.Namespace) -> int:
     out = args.out.resolve()
     if out == submissions_dir or submissions_dir in out.parents:
         raise InstructorError("--out must not be inside the submissions folder")
+    db_url = None
+    if args.db_url:  # a wrong URL, password or server is reported before anything is graded
+        from . import gradebook_db
+
+        db_url = gradebook_db.parse_url(args.db_url, args.db_password_env)
+        gradebook_db.check(db_url)
     # Only now the heavy imports (nbgrader, nbconvert: seconds): errors above come at once.
     from . import batch, pool, sandbox, submissions
 
@@ -200,6 +224,18 @@ def grade(args: argparse.Namespace) -> int:
         f"gradebook:    {out / 'nbgrader' / 'gradebook.db'} (Formgrader: run `jupyter lab` in "
         f"{out / 'nbgrader'})"
     )
+    if db_url is not None:
+        try:
+            pushed = gradebook_db.push_batch(out, db_url)
+        except InstructorError as exc:
+            raise InstructorError(
+                f"{exc} -- the grades are complete in {out}; once fixed, copy them with: "
+                f"attention-gradebook-push {out} --db-url {gradebook_db.shown(db_url)}"
+            ) from None
+        print(
+            f"database:     {gradebook_db.shown(db_url)} ({pushed.students} learner(s), "
+            f"{pushed.submissions} submission(s); Formgrader in {out / 'nbgrader'} uses it)"
+        )
     return 0
 
 
