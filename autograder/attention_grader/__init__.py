@@ -6,6 +6,7 @@ Commands (console scripts of ``pip install -e .``; the ``make`` targets call the
 - ``attention-grade`` (``make grade``): a class's submissions to ``grades.csv``, feedback and
   a gradebook (:mod:`.grade`, :mod:`.batch`, :mod:`.engine`, :mod:`.pool`);
 - ``attention-check`` (``make check``): a learner grades their own notebooks (:mod:`.selfcheck`).
+- ``attention-hub-check``: are these hub users in the course's nbgrader group (:mod:`.hubcheck`).
 
 ``autograder/nbgrader_config.py`` is the course's nbgrader configuration; it names this
 package's preprocessors (:mod:`.preprocessors`). The names below are the public API that tests
