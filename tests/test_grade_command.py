@@ -274,7 +274,11 @@ def test_sandbox_blocks_network_and_outside_writes(tmp_path, listener):
     assert "SECRET-HIDDEN" in text, text
     assert not outside.exists()  # /tmp is a private tmpfs inside the jail
     assert not in_repo.exists()  # the repository is read-only inside the jail
-    assert "WRITE-BLOCKED" in text  # ... so that write failed outright
+    if not ROOT.resolve().is_relative_to("/tmp"):
+        # ... so that write failed outright. (A clone under /tmp sits inside the jail's
+        # private tmpfs, where the write lands in the jail and vanishes with it: nothing
+        # reaches the host either, which the line above checks.)
+        assert "WRITE-BLOCKED" in text
 
 
 def _release(source: Path, work: Path, only=None) -> Path:
