@@ -165,6 +165,7 @@ def count_rows(url: str) -> dict[str, int]:
         engine.dispose()
 
 
+@pytest.mark.slow  # two grading runs of two learners: ~30 s on an idle 2-core machine
 def test_a_batch_in_postgresql_regraded_and_exported_to_the_lms(
     server, course, tmp_path, monkeypatch
 ):
@@ -232,6 +233,14 @@ def test_a_batch_in_postgresql_regraded_and_exported_to_the_lms(
         ["Lovelace, Ada", "7001", "S-1", "ada", "A", "6"],
         ["Hopper, Grace", "7002", "S-2", "grace", "A", "5"],  # written answer not graded yet
     ]
+    # The batch's own sqlite gradebook knows nothing of the grader's work in PostgreSQL.
+    done = run(
+        "attention-lms-export", out / "grades.csv", "--roster", roster, "--lms", "canvas",
+        "--match", "login", "--gradebook", out / "nbgrader" / "gradebook.db", "--out", lms_file,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with open(lms_file, newline="") as handle:
+        assert [row[-1] for row in csv.reader(handle)] == [ASSIGNMENT, "6", "5", "5"]
 
 
 @pytest.mark.parametrize(
