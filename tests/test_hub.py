@@ -249,33 +249,23 @@ def test_class_on_jupyterhub(tmp_path, capsys):
         )
     hub = Hub(f"http://127.0.0.1:{ports['hub']}", token)
     servers: list[int] = []
+    # Instructor, in a hub terminal: the course's commands (docs §2-§3).
+    instructor_env = {
+        **env,
+        "JUPYTER_CONFIG_PATH": str(etc),
+        "JUPYTERHUB_API_URL": f"http://127.0.0.1:{ports['api']}/hub/api",
+        "JUPYTERHUB_API_TOKEN": token,
+        "JUPYTERHUB_USER": INSTRUCTOR,
+    }
     try:
+        # Each step as soon as what it needs is up: the hub and the servers start meanwhile.
+        _run([BIN / "nbgrader", "generate_assignment", ASSIGNMENT, "--force"], course, env)
         _wait("the hub", lambda: hub.call("GET", "/hub/api/") is not None, process, log)
         for user in (*LEARNERS, OUTSIDER):
             hub.call("POST", f"/hub/api/users/{user}/server")
-        for user in (*LEARNERS, OUTSIDER):
-            _wait(
-                f"{user}'s server",
-                lambda u=user: hub.call("GET", f"/hub/api/users/{u}")["servers"][""]["ready"],
-                process,
-                log,
-            )
-            servers.append(hub.call("GET", f"/hub/api/users/{user}")["servers"][""]["state"]["pid"])
-        started = time.monotonic() - start
-
-        # Instructor, in a hub terminal: the course's commands (docs §2-§3).
-        instructor_env = {
-            **env,
-            "JUPYTER_CONFIG_PATH": str(etc),
-            "JUPYTERHUB_API_URL": f"http://127.0.0.1:{ports['api']}/hub/api",
-            "JUPYTERHUB_API_TOKEN": token,
-            "JUPYTERHUB_USER": INSTRUCTOR,
-        }
-        _run([BIN / "nbgrader", "generate_assignment", ASSIGNMENT, "--force"], course, env)
         _run([BIN / "nbgrader", "release_assignment", ASSIGNMENT], course, instructor_env)
 
-        # Bad input: a hub user outside the course's group sees nothing, and the check says why.
-        assert hub.assignments(OUTSIDER) == []
+        # Bad input: a hub user outside the course's group; the check says what to fix.
         check = subprocess.run(
             [BIN / "attention-hub-check", *LEARNERS, OUTSIDER],
             env=instructor_env,
@@ -290,6 +280,19 @@ def test_class_on_jupyterhub(tmp_path, capsys):
             [BIN / "attention-hub-check", *LEARNERS], env=instructor_env, capture_output=True
         )
         assert ok.returncode == 0, ok.stderr
+
+        for user in (*LEARNERS, OUTSIDER):
+            _wait(
+                f"{user}'s server",
+                lambda u=user: hub.call("GET", f"/hub/api/users/{u}")["servers"][""]["ready"],
+                process,
+                log,
+            )
+            model = hub.call("GET", f"/hub/api/users/{user}")
+            servers.append(model["servers"][""]["state"]["pid"])
+        started = time.monotonic() - start
+        # ... and nbgrader itself shows that user nothing (the group is what it enforces).
+        assert hub.assignments(OUTSIDER) == []
 
         # Learners: fetch, answer through the Contents API, submit.
         solved = batch_submissions.Course(FIXTURE, course / "release")
@@ -342,7 +345,7 @@ def test_class_on_jupyterhub(tmp_path, capsys):
 
         shot = _screenshot(hub, tmp_path)
         with capsys.disabled():
-            print(f"\n    hub and 3 servers up in {started:.1f} s; screenshot: {shot}", end="")
+            print(f"\n    released, hub and 3 servers up after {started:.1f} s; {shot}", end="")
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGTERM)
