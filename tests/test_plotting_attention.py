@@ -118,7 +118,7 @@ def test_convex_combination_rejects_what_is_not_a_convex_combination(weights, V,
 
 def test_convex_hull_helper_keeps_only_the_corners():
     square = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0.5, 0.5], [0.5, 0.0]])
-    hull = plotting._convex_hull(square)
+    hull = plotting.attention._convex_hull(square)
     assert {tuple(p) for p in hull} == {(0, 0), (1, 0), (1, 1), (0, 1)}
 
 
