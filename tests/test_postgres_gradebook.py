@@ -233,6 +233,8 @@ def test_a_batch_in_postgresql_regraded_and_exported_to_the_lms(
         ["Lovelace, Ada", "7001", "S-1", "ada", "A", "6"],
         ["Hopper, Grace", "7002", "S-2", "grace", "A", "5"],  # written answer not graded yet
     ]
+    assert "grace / 00_fixture_one has written answers not graded yet" in done.stderr
+    assert "ada / " not in done.stderr
     # The batch's own sqlite gradebook knows nothing of the grader's work in PostgreSQL.
     done = run(
         "attention-lms-export", out / "grades.csv", "--roster", roster, "--lms", "canvas",

@@ -6,6 +6,10 @@ Commands (console scripts of ``pip install -e .``; the ``make`` targets call the
 - ``attention-grade`` (``make grade``): a class's submissions to ``grades.csv``, feedback and
   a gradebook (:mod:`.grade`, :mod:`.batch`, :mod:`.engine`, :mod:`.pool`);
 - ``attention-check`` (``make check``): a learner grades their own notebooks (:mod:`.selfcheck`).
+- ``attention-lms-export``: ``grades.csv`` and an LMS roster to Canvas's or Moodle's grade
+  import CSV (:mod:`.lms`);
+- ``attention-gradebook-push``: a batch's gradebook into a shared PostgreSQL database, which
+  ``attention-grade --db-url`` also does (:mod:`.gradebook_db`).
 - ``attention-hub-check``: are these hub users in the course's nbgrader group (:mod:`.hubcheck`).
 
 ``autograder/nbgrader_config.py`` is the course's nbgrader configuration; it names this

@@ -119,7 +119,8 @@ class Roster:
 class Grade:
     """One learner x assignment of a batch, as the LMS will see it.
 
-    ``points`` is None when there is no score to report (no work, or the grader failed).
+    ``points`` is None when there is no score to report (no work, or the grader failed);
+    ``to_grade`` is True when the gradebook still has written answers of it for a person.
     """
 
     student: str
@@ -128,6 +129,7 @@ class Grade:
     possible: float
     handed_in: bool
     status: str
+    to_grade: bool = False
 
 
 def key_column(lms: Lms, match: str) -> str:
@@ -202,7 +204,7 @@ def read_grades(path: Path, gradebook: str | None = None) -> list[Grade]:
         except ValueError:
             raise InstructorError(f"{path} line {line}: a score is not a number") from None
         handed_in = row["status"] not in ("missing",)
-        points = code
+        points, to_grade = code, False
         if totals is not None:
             possible += written_max
             if handed_in and code is not None:
@@ -211,8 +213,10 @@ def read_grades(path: Path, gradebook: str | None = None) -> list[Grade]:
                         f"{path} line {line}: {student} / {assignment} is not in the gradebook "
                         f"{_safe_url(gradebook)}; give the gradebook of this batch"
                     )
-                points = totals[(student, assignment)]
-        grades.append(Grade(student, assignment, points, possible, handed_in, row["status"]))
+                points, to_grade = totals[(student, assignment)]
+        grades.append(
+            Grade(student, assignment, points, possible, handed_in, row["status"], to_grade)
+        )
     return grades
 
 
@@ -226,8 +230,9 @@ def _safe_url(url: str) -> str:
         return url
 
 
-def _gradebook_scores(url: str) -> dict[tuple[str, str], float]:
-    """``{(student, assignment): autograded + manual points}`` from an nbgrader gradebook."""
+def _gradebook_scores(url: str) -> dict[tuple[str, str], tuple[float, bool]]:
+    """``{(student, assignment): (autograded + manual points, written answers left to grade)}``
+    from an nbgrader gradebook (a file, or a database URL: see :mod:`.gradebook_db`)."""
     if "://" not in url:
         path = Path(url)
         if not path.is_file():
@@ -243,13 +248,19 @@ def _gradebook_scores(url: str) -> dict[tuple[str, str], float]:
     try:
         with Gradebook(url) as gb:
             return {
-                (sub.student_id, sub.assignment.name): float(sub.score)
+                (sub.student_id, sub.assignment.name): (
+                    float(sub.score),
+                    bool(sub.needs_manual_grade),
+                )
                 for assignment in gb.assignments
                 for sub in assignment.submissions
             }
     except SQLAlchemyError as exc:
-        reason = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
-        raise InstructorError(f"cannot read the gradebook {_safe_url(url)}: {reason}") from None
+        from sqlalchemy.engine import make_url
+
+        from .gradebook_db import explain
+
+        raise InstructorError(f"cannot read the gradebook: {explain(exc, make_url(url))}") from None
 
 
 @dataclass
@@ -379,6 +390,13 @@ def export(args: argparse.Namespace) -> int:
         print(f"{prog}: not exported: {student} is on no roster row", file=sys.stderr)
     for what in result.ungraded:
         print(f"{prog}: left empty: {what} could not be graded (see grades.csv)", file=sys.stderr)
+    for g in grades:
+        if g.to_grade:
+            print(
+                f"{prog}: {g.student} / {g.assignment} has written answers not graded yet "
+                "(Formgrader): exported without them",
+                file=sys.stderr,
+            )
     if args.gradebook is None and any(g.handed_in for g in grades):
         print(f"{prog}: points are autograded only (--gradebook adds the manual grades)")
     learners = len(result.rows) - (lms is Lms.CANVAS)
