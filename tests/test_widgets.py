@@ -83,7 +83,7 @@ def test_saturation_bars_and_readouts_follow_the_slider(saturation):
             assert readout.max_weight == pytest.approx(expected.max(), abs=1e-12)
             assert readout.entropy == pytest.approx(_entropy(expected), abs=1e-9)
             assert readout.grad_norm == pytest.approx(_jacobian_norm(expected), abs=1e-12)
-            assert widgets._fmt(readout.max_weight) in saturation.readout.value
+            assert widgets.base._fmt(readout.max_weight) in saturation.readout.value
         assert f"d_k = {d_k}<" in saturation.readout.value
 
 
@@ -157,7 +157,7 @@ def test_blitted_frame_equals_a_full_redraw(saturation):
 
 def test_saturation_slider_is_logarithmic_from_1_to_1024(saturation):
     slider = saturation.d_k_slider
-    assert isinstance(slider, type(widgets._log2_slider(16, 1024)))
+    assert isinstance(slider, type(widgets.base._log2_slider(16, 1024)))
     assert (slider.base, slider.min, slider.max, slider.step) == (2, 0, 10, 1)
     slider.value = 100  # a value typed into the readout: rounded, not snapped to 2**k
     assert saturation.d_k == 100
