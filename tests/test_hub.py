@@ -160,10 +160,6 @@ c.Spawner.default_url = "/lab"
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}
 # the global nbgrader_config.py (on a real hub: /etc/jupyter/nbgrader_config.py)
 c.Spawner.environment = {{"JUPYTER_CONFIG_PATH": {str(etc)!r}}}
-# nbgrader's JupyterHubAuthPlugin asks the hub for the user's groups with the server's token
-c.Spawner.server_token_scopes = [
-    "access:servers!server", "users:activity!user", "read:users:groups!user",
-]
 c.JupyterHub.load_groups = {{
     "nbgrader-{COURSE_ID}": {{"users": {list(LEARNERS)!r}}},
     "formgrade-{COURSE_ID}": {{"users": [{INSTRUCTOR!r}]}},
