@@ -1,4 +1,4 @@
-"""Tests of the figures of notebook 09's training run in :mod:`attention_course.plotting_training`.
+"""Tests of the figures of notebook 09's training run in :mod:`attention_course.plotting.training`.
 
 Each test reads back what was drawn (line data, colours, line styles, titles, axis scales) and
 compares it with the runs it was given. Rendering uses the Agg backend, so no screen is needed.
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from attention_course import plotting_training as pt
+from attention_course import plotting
 from attention_course import training as tr
 
 D_KS = (3, 8)
@@ -50,10 +50,10 @@ def _same_colour(line, colour) -> bool:
 
 def test_window_medians_takes_the_median_of_each_block_and_keeps_a_short_last_one():
     values = np.array([5.0, 1.0, 3.0, 100.0, 2.0, 4.0, 9.0])  # blocks [5 1 3] [100 2 4] [9]
-    steps, medians = pt.window_medians(values, 3)
+    steps, medians = plotting.window_medians(values, 3)
     assert_array_equal(steps, [1.0, 4.0, 6.0])
     assert_array_equal(medians, [3.0, 4.0, 9.0])
-    steps, medians = pt.window_medians(values, 1)
+    steps, medians = plotting.window_medians(values, 1)
     assert_array_equal(steps, np.arange(7.0))
     assert_array_equal(medians, values)
 
@@ -61,7 +61,7 @@ def test_window_medians_takes_the_median_of_each_block_and_keeps_a_short_last_on
 @pytest.mark.parametrize("window", [0, -2, 2.5, True])
 def test_window_medians_rejects_a_window_that_is_not_a_positive_integer(window):
     with pytest.raises(ValueError, match="window must be a positive integer"):
-        pt.window_medians(np.ones(4), window)
+        plotting.window_medians(np.ones(4), window)
 
 
 # ---- loss_curves ------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ def test_window_medians_rejects_a_window_that_is_not_a_positive_integer(window):
 
 @pytest.mark.parametrize("optimiser", ["sgd", "adam"])
 def test_loss_curves_draws_each_widths_scaled_and_unscaled_runs_of_one_optimiser(runs, optimiser):
-    axes = pt.loss_curves(runs, optimiser, window=5)
+    axes = plotting.loss_curves(runs, optimiser, window=5)
     assert len(axes) == len(D_KS)
     for ax, d_k in zip(axes, D_KS, strict=True):
         assert ax.get_title() == f"$d_k$ = {d_k}" and ax.get_yscale() == "log"
@@ -77,10 +77,10 @@ def test_loss_curves_draws_each_widths_scaled_and_unscaled_runs_of_one_optimiser
         expected = [r for r in runs if r.d_k == d_k and r.optimiser.value == optimiser]
         assert len(drawn) == len(expected) == 2
         for line, run in zip(drawn, expected, strict=True):
-            steps, medians = pt.window_medians(run.loss, 5)
+            steps, medians = plotting.window_medians(run.loss, 5)
             assert_allclose(line.get_xdata(), steps)
             assert_allclose(line.get_ydata(), medians)
-            colour = pt.SCALED_COLOUR if run.scaled else pt.UNSCALED_COLOUR
+            colour = plotting.SCALED_COLOUR if run.scaled else plotting.UNSCALED_COLOUR
             assert _same_colour(line, colour)
     legend = [t.get_text() for t in axes[0].get_legend().get_texts()]
     assert legend == ["scaled: q·k / √$d_k$", "unscaled: q·k"]
@@ -88,7 +88,7 @@ def test_loss_curves_draws_each_widths_scaled_and_unscaled_runs_of_one_optimiser
 
 
 def test_loss_curves_with_window_one_draws_every_step(runs):
-    (ax, _) = pt.loss_curves(runs, "sgd", window=1)
+    (ax, _) = plotting.loss_curves(runs, "sgd", window=1)
     scaled = next(r for r in runs if r.d_k == D_KS[0] and r.scaled and r.optimiser.value == "sgd")
     assert_allclose(ax.get_lines()[0].get_ydata(), scaled.loss)
 
@@ -97,17 +97,17 @@ def test_loss_curves_with_window_one_draws_every_step(runs):
 
 
 def test_gradient_norm_curves_draws_w_q_solid_and_w_k_dashed(runs):
-    axes = pt.gradient_norm_curves(runs, "adam", window=4)
+    axes = plotting.gradient_norm_curves(runs, "adam", window=4)
     for ax, d_k in zip(axes, D_KS, strict=True):
         expected = [r for r in runs if r.d_k == d_k and r.optimiser.value == "adam"]
         lines = ax.get_lines()
         assert len(lines) == 2 * len(expected)
         for run, (w_q, w_k) in zip(expected, zip(lines[::2], lines[1::2], strict=True),
                                    strict=True):  # fmt: skip
-            assert_allclose(w_q.get_ydata(), pt.window_medians(run.w_q_grad_norm, 4)[1])
-            assert_allclose(w_k.get_ydata(), pt.window_medians(run.w_k_grad_norm, 4)[1])
+            assert_allclose(w_q.get_ydata(), plotting.window_medians(run.w_q_grad_norm, 4)[1])
+            assert_allclose(w_k.get_ydata(), plotting.window_medians(run.w_k_grad_norm, 4)[1])
             assert w_q.get_linestyle() == "-" and w_k.get_linestyle() == "--"
-            colour = pt.SCALED_COLOUR if run.scaled else pt.UNSCALED_COLOUR
+            colour = plotting.SCALED_COLOUR if run.scaled else plotting.UNSCALED_COLOUR
             assert _same_colour(w_q, colour) and _same_colour(w_k, colour)
         assert ax.get_yscale() == "log"
     assert axes[0].get_ylabel() == "gradient norm (log scale)"
@@ -115,7 +115,7 @@ def test_gradient_norm_curves_draws_w_q_solid_and_w_k_dashed(runs):
 
 def test_the_figures_draw_on_given_axes(runs):
     _, given = plt.subplots(1, len(D_KS))
-    axes = pt.gradient_norm_curves(runs, axes=given)
+    axes = plotting.gradient_norm_curves(runs, axes=given)
     assert list(axes) == list(given)
     assert len(given[1].get_lines()) == 4
 
@@ -123,11 +123,11 @@ def test_the_figures_draw_on_given_axes(runs):
 def test_the_two_colours_are_okabe_ito_and_differ():
     from attention_course.plotting import OKABE_ITO
 
-    assert {pt.SCALED_COLOUR, pt.UNSCALED_COLOUR} <= set(OKABE_ITO)
-    assert pt.SCALED_COLOUR != pt.UNSCALED_COLOUR
+    assert {plotting.SCALED_COLOUR, plotting.UNSCALED_COLOUR} <= set(OKABE_ITO)
+    assert plotting.SCALED_COLOUR != plotting.UNSCALED_COLOUR
 
 
-@pytest.mark.parametrize("draw", [pt.loss_curves, pt.gradient_norm_curves])
+@pytest.mark.parametrize("draw", [plotting.loss_curves, plotting.gradient_norm_curves])
 def test_the_figures_reject_a_missing_optimiser_and_a_wrong_number_of_axes(runs, draw):
     sgd_only = [r for r in runs if r.optimiser.value == "sgd"]
     with pytest.raises(ValueError, match="none of the 4 runs used the optimiser 'adam'"):

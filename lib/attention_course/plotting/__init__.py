@@ -14,16 +14,20 @@ notebooks:
 - :mod:`.attention`: :func:`attention_heatmap` (used from 01 on, and by the widgets), and the
   figures of 04 (weighted sum) and 05 (self vs cross).
 - :mod:`.beyond`: notebooks 06-08 (masks, heads, memory and time).
+- :mod:`.training`: notebook 09 (loss and gradient norms of the training runs).
 """
 
 from .attention import attention_heatmap, convex_combination, self_vs_cross_attention
 from .basics import saturation_curves, score_variance_curve, vector_arrows
 from .beyond import MASK_COLOURS, head_heatmaps, mask_panels, memory_time_curves
-from .style import HEATMAP_CMAP, OKABE_ITO
+from .style import HEATMAP_CMAP, OKABE_ITO, SCALED_COLOUR, UNSCALED_COLOUR
+from .training import gradient_norm_curves, loss_curves, window_medians
 
 __all__ = [
     "OKABE_ITO",
     "HEATMAP_CMAP",
+    "SCALED_COLOUR",
+    "UNSCALED_COLOUR",
     "MASK_COLOURS",
     "attention_heatmap",
     "vector_arrows",
@@ -34,4 +38,7 @@ __all__ = [
     "mask_panels",
     "head_heatmaps",
     "memory_time_curves",
+    "window_medians",
+    "loss_curves",
+    "gradient_norm_curves",
 ]

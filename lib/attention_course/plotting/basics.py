@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .style import OKABE_ITO, _axes, _log2_xaxis, _plain_log_yaxis
+from .style import OKABE_ITO, SCALED_COLOUR, UNSCALED_COLOUR, _axes, _log2_xaxis, _plain_log_yaxis
 
 
 def vector_arrows(
@@ -146,7 +146,9 @@ def score_variance_curve(d_ks, variance, scaled_variance=None, *, ax=None, title
         linewidth=1.2,
         label="theory: Var(q·k) = $d_k$",
     )
-    ax.plot(d_ks, variance, color=OKABE_ITO[5], marker="o", linestyle="none", label="measured: q·k")
+    ax.plot(
+        d_ks, variance, color=UNSCALED_COLOUR, marker="o", linestyle="none", label="measured: q·k"
+    )
     if scaled_variance is not None:
         scaled_variance = np.asarray(scaled_variance, dtype=float)
         if scaled_variance.shape != d_ks.shape:
@@ -164,7 +166,7 @@ def score_variance_curve(d_ks, variance, scaled_variance=None, *, ax=None, title
         ax.plot(
             d_ks,
             scaled_variance,
-            color=OKABE_ITO[4],
+            color=SCALED_COLOUR,
             marker="s",
             linestyle="none",
             label="measured: q·k / √$d_k$",
@@ -205,8 +207,8 @@ def saturation_curves(unscaled, scaled, *, n_keys: int | None = None, ax=None):
         raise ValueError(f"saturation_curves draws two panels; got {len(ax)} Axes.")
     left, right = ax
     styles = (
-        (unscaled, "unscaled: q·k", OKABE_ITO[5], "o", "-"),
-        (scaled, "scaled: q·k / √$d_k$", OKABE_ITO[4], "s", "--"),
+        (unscaled, "unscaled: q·k", UNSCALED_COLOUR, "o", "-"),
+        (scaled, "scaled: q·k / √$d_k$", SCALED_COLOUR, "s", "--"),
     )
     for stats, label, color, marker, linestyle in styles:
         left.plot(

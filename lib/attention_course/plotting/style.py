@@ -22,6 +22,11 @@ OKABE_ITO = (
     "#000000",  # black
 )
 
+#: Colour of scaled attention (q·k/√d_k) in every figure and explorer that compares the two.
+SCALED_COLOUR = OKABE_ITO[4]  # blue
+#: Colour of unscaled attention (q·k).
+UNSCALED_COLOUR = OKABE_ITO[5]  # vermillion
+
 #: Perceptually uniform and colour-blind-safe colormap for heatmaps.
 HEATMAP_CMAP = "cividis"
 

@@ -21,8 +21,6 @@ from ..plotting import OKABE_ITO
 
 #: Resolution of the rendered figures (pixels per inch).
 DPI = 100
-_UNSCALED_COLOUR = OKABE_ITO[5]  # vermillion
-_SCALED_COLOUR = OKABE_ITO[4]  # blue
 _THEORY_COLOUR = OKABE_ITO[7]  # black
 _HIGHLIGHT_COLOUR = OKABE_ITO[5]  # the frame attention_heatmap draws around a row
 

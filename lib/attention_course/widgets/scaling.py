@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import reference as ref
-from .base import _SCALED_COLOUR, _THEORY_COLOUR, _UNSCALED_COLOUR, _DkExplorer, _fmt
+from ..plotting import SCALED_COLOUR, UNSCALED_COLOUR
+from .base import _THEORY_COLOUR, _DkExplorer, _fmt
 from .computations import saturation_scores, score_samples, softmax_readout
 
 # --------------------------------------------------------------------------------------------
@@ -79,8 +80,8 @@ class VarianceExplorer(_DkExplorer):
         self._grid = {side: np.linspace(-r, r, 401) for side, r in reach.items()}
         self.hists, self.theory, self.sigma_lines = {}, {}, {}
         for side, colour, xlabel in (
-            ("unscaled", _UNSCALED_COLOUR, "q · k"),
-            ("scaled", _SCALED_COLOUR, "q · k / √d_k"),
+            ("unscaled", UNSCALED_COLOUR, "q · k"),
+            ("scaled", SCALED_COLOUR, "q · k / √d_k"),
         ):
             ax = self._axes[side]
             self.hists[side] = ax.stairs(
@@ -215,8 +216,8 @@ class SaturationExplorer(_DkExplorer):
         self.bars = {}
         keys = np.arange(n_keys)
         for ax, side, colour, title in (
-            (axes[0], "unscaled", _UNSCALED_COLOUR, "unscaled: softmax(q · k)"),
-            (axes[1], "scaled", _SCALED_COLOUR, "scaled: softmax(q · k / √d_k)"),
+            (axes[0], "unscaled", UNSCALED_COLOUR, "unscaled: softmax(q · k)"),
+            (axes[1], "scaled", SCALED_COLOUR, "scaled: softmax(q · k / √d_k)"),
         ):
             self.bars[side] = ax.bar(keys, np.full(n_keys, 1 / n_keys), color=colour)
             # Behind the bars (z-order 0.5 < 1): part of the background, drawn once.

@@ -7,7 +7,7 @@ for unscaled, the pairing of notebook 03's saturation curves), a second line sty
 panel has two series of one run, and log-scaled y axes. Each function returns the Axes it drew
 on, so tests read the drawn data back without a screen.
 
-Used by notebook 09.
+Used by notebook 09 (``plotting.loss_curves``, ``plotting.gradient_norm_curves``).
 """
 
 from __future__ import annotations
@@ -17,22 +17,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .plotting import OKABE_ITO
-from .training import Optimiser, TrainingRun
-
-__all__ = [
-    "SCALED_COLOUR",
-    "UNSCALED_COLOUR",
-    "window_medians",
-    "loss_curves",
-    "gradient_norm_curves",
-]
-
-#: Colour of scaled attention (q·k/√d_k), as in notebook 03's figures.
-SCALED_COLOUR = OKABE_ITO[4]  # blue
-#: Colour of unscaled attention (q·k).
-UNSCALED_COLOUR = OKABE_ITO[5]  # vermillion
-
+from ..training import Optimiser, TrainingRun
+from .style import SCALED_COLOUR, UNSCALED_COLOUR
 
 _NAMES = {Optimiser.SGD: "SGD", Optimiser.ADAM: "Adam"}
 
