@@ -263,15 +263,17 @@ def test_class_on_jupyterhub(tmp_path, capsys):
 
         # Bad input: a hub user outside the course's group; the check says what to fix.
         check = subprocess.run(
-            [BIN / "attention-hub-check", *LEARNERS, OUTSIDER],
+            [BIN / "attention-hub-check", *LEARNERS, OUTSIDER, "ghost"],
             env=instructor_env,
             capture_output=True,
             text=True,
         )
         assert check.returncode == 1
         lines = check.stderr.strip().splitlines()
-        assert len(lines) == 1 and f"'{OUTSIDER}'" in lines[0], check.stderr
-        assert f"nbgrader-{COURSE_ID}" in lines[0] and "nbgrader db student add" in lines[0]
+        assert len(lines) == 2, check.stderr  # one line per user to fix, none for the others
+        assert f"'{OUTSIDER}' is not in the JupyterHub group 'nbgrader-{COURSE_ID}'" in lines[0]
+        assert f"nbgrader db student add {OUTSIDER}" in lines[0]
+        assert "'ghost' does not exist" in lines[1]
         ok = subprocess.run(
             [BIN / "attention-hub-check", *LEARNERS], env=instructor_env, capture_output=True
         )
@@ -387,3 +389,14 @@ def _screenshot(hub: Hub, tmp_path: Path) -> Path:
         finally:
             browser.close()
     return shot
+
+
+def test_hub_check_without_a_hub():
+    """No hub at that address: one line saying so, exit 2 (nothing is checked)."""
+    env = {**os.environ, "JUPYTERHUB_API_URL": f"http://127.0.0.1:{_free_port()}/hub/api",
+           "JUPYTERHUB_API_TOKEN": "not-a-token"}  # fmt: skip
+    done = subprocess.run(
+        [BIN / "attention-hub-check", "alice"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "no answer from the hub at" in done.stderr
