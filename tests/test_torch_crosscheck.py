@@ -12,6 +12,8 @@ cannot be imported. Where it is installed, it checks
   with its weights mapped to our layout (``W = torch_weight.T``). Beware: the boolean
   ``attn_mask`` of ``nn.MultiheadAttention`` is True where a query may **not** attend, the
   opposite of SDPA's, and ``key_padding_mask`` is True at the padded keys;
+- :func:`~attention_course.reference.grouped_query_attention` against SDPA with
+  ``enable_gqa=True`` (the heads split and projected by hand);
 - :func:`~attention_course.reference.attention_backward` and
   :func:`~attention_course.reference.softmax_backward` against autograd: ``backward`` of
   ``sum(output * grad_output)`` through ``F.scaled_dot_product_attention`` (and through
@@ -258,3 +260,33 @@ def test_softmax_backward_matches_torch_autograd(axis):
     weights = ref.softmax(scores, axis=axis)
     actual = ref.softmax_backward(weights, grad_weights, axis=axis)
     assert_allclose(actual, t_scores.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("n_heads", "n_kv_heads"), [(6, 2), (4, 1), (3, 3)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_grouped_query_attention_matches_torch_sdpa_with_enable_gqa(n_heads, n_kv_heads, causal):
+    """Heads split by hand, then torch's SDPA with ``enable_gqa=True`` (query head h reads kv
+    head h // (n_heads // n_kv_heads)), concatenated and projected by W_o."""
+    rng = np.random.default_rng(10)
+    batch, n, d_model, d_k, d_v, d_out = (2,), 7, 5, 4, 3, 8
+    X = rng.standard_normal((*batch, n, d_model))  # (..., n, d_model)
+    W_q = rng.standard_normal((d_model, n_heads * d_k))
+    W_k = rng.standard_normal((d_model, n_kv_heads * d_k))
+    W_v = rng.standard_normal((d_model, n_kv_heads * d_v))
+    W_o = rng.standard_normal((n_heads * d_v, d_out))
+
+    def heads(Y, count):  # (..., n, count·d) -> (..., count, n, d)
+        return torch.from_numpy(np.swapaxes(Y.reshape(*Y.shape[:-1], count, -1), -2, -3).copy())
+
+    out = F.scaled_dot_product_attention(
+        heads(X @ W_q, n_heads),  # (..., n_heads, n, d_k)
+        heads(X @ W_k, n_kv_heads),  # (..., n_kv_heads, n, d_k)
+        heads(X @ W_v, n_kv_heads),  # (..., n_kv_heads, n, d_v)
+        is_causal=causal,
+        enable_gqa=True,
+    ).numpy()  # (..., n_heads, n, d_v)
+    concat = np.swapaxes(out, -2, -3).reshape(*batch, n, n_heads * d_v)  # (..., n, n_heads·d_v)
+    expected = concat @ W_o  # (..., n, n_heads·d_v) @ (n_heads·d_v, d_out) -> (..., n, d_out)
+    mask = ref.causal_mask(n) if causal else None
+    actual, _ = ref.grouped_query_attention(X, X, W_q, W_k, W_v, W_o, n_heads, n_kv_heads, mask)
+    assert_allclose(actual, expected, rtol=1e-10, atol=1e-10)

@@ -35,6 +35,8 @@ itself, which is how notebooks, checks and tests use it):
   :func:`online_softmax`, :func:`tiled_attention`;
 - :mod:`.backward` the backward pass (notebook 09): :func:`softmax_backward`,
   :func:`attention_backward`, and the central differences that check them;
+- :mod:`.inference` attention at inference (notebook 10): :func:`decode_step` (the KV cache),
+  :func:`grouped_query_attention`, :func:`sliding_window_mask`;
 - :mod:`._validation` the input checks every public function funnels its arguments through.
 """
 
@@ -58,6 +60,7 @@ from .forward import (
     softmax,
     weighted_sum,
 )
+from .inference import decode_step, grouped_query_attention, sliding_window_mask
 from .tiled import online_softmax, tiled_attention
 
 # The one list of the public names (the modules themselves do not repeat it).
@@ -78,4 +81,7 @@ __all__ = [
     "attention_backward",
     "numerical_gradient",
     "numerical_attention_gradients",
+    "decode_step",
+    "grouped_query_attention",
+    "sliding_window_mask",
 ]
