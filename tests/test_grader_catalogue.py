@@ -1,8 +1,9 @@
-"""The grader against a catalogue of learner implementations, wrong and right, notebooks 01-09.
+"""The grader against a catalogue of learner implementations, wrong and right, notebooks 01-10.
 
 The catalogue lives in ``tests/catalogue/``: ``wrong.py`` / ``right.py`` for notebooks 01-05,
 ``wrong_beyond.py`` / ``right_beyond.py`` for 06-08 (masks, multi-head, tiled attention),
-``wrong_backward.py`` / ``right_backward.py`` for 09 (the backward pass).
+``wrong_backward.py`` / ``right_backward.py`` for 09 (the backward pass),
+``wrong_inference.py`` / ``right_inference.py`` for 10 (KV cache, GQA, sliding windows).
 
 - Every wrong implementation loses points: the check case a grader author would expect fails
   (with the visible seed and with hidden-test seeds), and the message names the mistake (or,
@@ -27,12 +28,21 @@ from pathlib import Path
 import catalogue.right  # noqa: F401 - registers the correct alternatives
 import catalogue.right_backward  # noqa: F401
 import catalogue.right_beyond  # noqa: F401
+import catalogue.right_inference  # noqa: F401
 import catalogue.wrong  # noqa: F401 - registers the wrong implementations
 import catalogue.wrong_backward  # noqa: F401
 import catalogue.wrong_beyond  # noqa: F401
+import catalogue.wrong_inference  # noqa: F401
 import numpy as np
 import pytest
-from catalogue import BACKWARD_EXERCISES, BEYOND_EXERCISES, CORE_EXERCISES, RIGHT, WRONG
+from catalogue import (
+    BACKWARD_EXERCISES,
+    BEYOND_EXERCISES,
+    CORE_EXERCISES,
+    INFERENCE_EXERCISES,
+    RIGHT,
+    WRONG,
+)
 from catalogue.right_beyond import tiled_textbook
 from catalogue.wrong import ENDLESS_LOOP
 from catalogue.wrong_beyond import causal_float_ones, causal_upper_triangle, tiled_scores_first
@@ -50,6 +60,7 @@ HIDDEN_SEEDS = {
     **dict.fromkeys(CORE_EXERCISES, (1, 2, 3, 4, 5)),
     **dict.fromkeys(BEYOND_EXERCISES, (1, 2, 3)),
     **dict.fromkeys(BACKWARD_EXERCISES, (1, 2, 3)),
+    **dict.fromkeys(INFERENCE_EXERCISES, (1, 2, 3)),
 }
 
 
@@ -83,7 +94,8 @@ def short_time_limit(monkeypatch):
 def test_catalogue_covers_every_exercise():
     wrong_per_exercise = Counter(entry.exercise for entry in WRONG)
     right_per_exercise = Counter(entry.exercise for entry in RIGHT)
-    assert set(CORE_EXERCISES) | set(BEYOND_EXERCISES) | set(BACKWARD_EXERCISES) == set(EXERCISES)
+    every = (*CORE_EXERCISES, *BEYOND_EXERCISES, *BACKWARD_EXERCISES, *INFERENCE_EXERCISES)
+    assert set(every) == set(EXERCISES)
     assert sum(wrong_per_exercise[name] for name in CORE_EXERCISES) >= 35
     assert sum(right_per_exercise[name] for name in CORE_EXERCISES) >= 12
     assert sum(wrong_per_exercise[name] for name in BEYOND_EXERCISES) >= 20
@@ -99,6 +111,11 @@ def test_catalogue_covers_every_exercise():
     assert sum(right_per_exercise[name] for name in BACKWARD_EXERCISES) >= 5
     for name in BACKWARD_EXERCISES:
         assert wrong_per_exercise[name] >= 5 and right_per_exercise[name] >= 3, name
+    # Issue 13: at least 12 wrong inference-time implementations and 4 correct alternatives.
+    assert sum(wrong_per_exercise[name] for name in INFERENCE_EXERCISES) >= 12
+    assert sum(right_per_exercise[name] for name in INFERENCE_EXERCISES) >= 4
+    for name in INFERENCE_EXERCISES:
+        assert wrong_per_exercise[name] >= 5 and right_per_exercise[name] >= 2, name
     ids = [entry.id for entry in WRONG + RIGHT]
     assert len(set(ids)) == len(ids), "ids must be unique"
     for entry in WRONG:

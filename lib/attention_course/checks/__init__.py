@@ -47,8 +47,9 @@ Layout of the package:
   every check, :func:`~.framework.make_check`.
 - One catalogue module per notebook: :mod:`.dot_product` (01), :mod:`.scaling` (02),
   :mod:`.softmax` (03), :mod:`.weighted_sum` (04), :mod:`.self_cross` (05), :mod:`.masks` (06),
-  :mod:`.multi_head` (07), :mod:`.tiled` (08), :mod:`.backward` (09); :mod:`.inputs` and
-  :mod:`.mistakes` hold the input builders and known mistakes several catalogues share.
+  :mod:`.multi_head` (07), :mod:`.tiled` (08), :mod:`.backward` (09), :mod:`.inference` (10);
+  :mod:`.inputs` and :mod:`.mistakes` hold the input builders and known mistakes several
+  catalogues share.
 
 Adding an exercise: write a catalogue module that builds its ``Exercise`` (cases, mistakes,
 requirements) and ends with ``check_<name> = make_check(EXERCISE)``, then add one line below
@@ -60,6 +61,11 @@ from __future__ import annotations
 from .backward import check_attention_backward, check_softmax_backward  # noqa: F401
 from .dot_product import check_dot_product_scores  # noqa: F401
 from .framework import Exercise
+from .inference import (  # noqa: F401
+    check_decode_step,
+    check_grouped_query_attention,
+    check_sliding_window_mask,
+)
 from .masks import check_causal_mask, check_masked_attention, check_padding_mask  # noqa: F401
 from .messages import CheckFailed
 from .multi_head import check_multi_head_attention  # noqa: F401

@@ -131,12 +131,21 @@ Agreement = Callable[..., bool]
 
 
 def as_outputs(value, n_outputs: int):
-    """A function's return value as a tuple of ``n_outputs`` outputs, or None if it is not."""
+    """A function's return value as a tuple of ``n_outputs`` outputs, or None if it is not.
+
+    A tuple nested in the returned tuple counts as its items: ``decode_step``'s
+    ``(output_t, (K_cache, V_cache))`` is three outputs (notebook 10 checks the nesting itself).
+    """
     if n_outputs == 1:
         return (value,)
-    if isinstance(value, (tuple, list)) and len(value) == n_outputs:
+    if not isinstance(value, (tuple, list)):
+        return None
+    if len(value) == n_outputs:
         return tuple(value)
-    return None
+    flat = tuple(
+        item for part in value for item in (part if isinstance(part, (tuple, list)) else (part,))
+    )
+    return flat if len(flat) == n_outputs else None
 
 
 def same_outcome(a: Outcome, b: Outcome, n_outputs: int, dtype, agree: Agreement = close) -> bool:

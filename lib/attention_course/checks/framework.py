@@ -223,6 +223,8 @@ def _arguments_by_shape(exercise: Exercise, args, kwargs) -> str:
     parts = [
         f"{name} of shape {compare.shape_text(a.shape, layout)} ({a.dtype})"
         if isinstance(a, np.ndarray)
+        else f"{name} = a pair of arrays of shapes {a[0].shape} and {a[1].shape} ({a[0].dtype})"
+        if isinstance(a, tuple) and len(a) == 2 and all(isinstance(x, np.ndarray) for x in a)
         else f"{name}={a!r}"
         for name, a, layout in zip(exercise.arg_names, args, layouts, strict=False)
     ]

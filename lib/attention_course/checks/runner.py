@@ -189,7 +189,17 @@ def _time_limit(seconds: float) -> Iterator[None]:
 
 
 def _copy(a):
+    """A copy of an array, or of a tuple of arrays (notebook 10's KV cache); else ``a``."""
+    if isinstance(a, tuple) and a and all(isinstance(x, np.ndarray) for x in a):
+        return tuple(np.array(x, copy=True) for x in a)
     return np.array(a, copy=True) if isinstance(a, np.ndarray) else a
+
+
+def _changed(original, copy) -> bool:
+    """Was the array ``original`` (or an array of the tuple ``original``) changed in ``copy``?"""
+    if isinstance(original, tuple) and isinstance(copy, tuple) and len(copy) == len(original):
+        return any(_changed(o, c) for o, c in zip(original, copy, strict=True))
+    return isinstance(original, np.ndarray) and not _unchanged(original, copy)
 
 
 def _unchanged(original: np.ndarray, copy) -> bool:
@@ -248,10 +258,10 @@ def call(
     names = list(arg_names)[: len(args)]
     names += [f"argument {i + 1}" for i in range(len(names), len(args))]
     for name, original, copy in zip(names, args, copies, strict=True):
-        if isinstance(original, np.ndarray) and not _unchanged(original, copy):
+        if _changed(original, copy):
             outcome.mutated.append(name)
     for name, original in kwargs.items():
-        if isinstance(original, np.ndarray) and not _unchanged(original, kw_copies[name]):
+        if _changed(original, kw_copies[name]):
             outcome.mutated.append(name)
     return outcome
 
