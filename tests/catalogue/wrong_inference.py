@@ -170,6 +170,20 @@ def decode_returns_three_arrays(x_t, cache, W_q, W_k, W_v, W_o, n_heads, n_kv_he
     return _merge(out) @ W_o, k, v
 
 
+@wrong("decode_step", "first_token", "the cache returned as (V_cache, K_cache)")
+def decode_values_first(x_t, cache, W_q, W_k, W_v, W_o, n_heads, n_kv_heads=None):
+    n_kv = n_kv_heads or n_heads
+    d_k = W_q.shape[1] // n_heads
+    q, k, v = _heads(x_t @ W_q, n_heads), _heads(x_t @ W_k, n_kv), _heads(x_t @ W_v, n_kv)
+    if cache is not None:
+        v = np.concatenate([cache[0], v], axis=-2)  # cache[0] taken as the values
+        k = np.concatenate([cache[1], k], axis=-2)
+    g = n_heads // n_kv
+    Kr, Vr = np.repeat(k, g, axis=-3), np.repeat(v, g, axis=-3)
+    out = _softmax(q @ np.swapaxes(Kr, -1, -2) / math.sqrt(d_k)) @ Vr
+    return _merge(out) @ W_o, (v, k)
+
+
 @wrong("decode_step", "gqa", "Your function raised")
 def decode_ignores_n_kv_heads(x_t, cache, W_q, W_k, W_v, W_o, n_heads, n_kv_heads=None):
     d_k = W_q.shape[1] // n_heads
