@@ -15,11 +15,13 @@ notebooks:
   figures of 04 (weighted sum) and 05 (self vs cross).
 - :mod:`.beyond`: notebooks 06-08 (masks, heads, memory and time).
 - :mod:`.training`: notebook 09 (loss and gradient norms of the training runs).
+- :mod:`.inference`: notebook 10 (time per generated token, memory of the KV cache).
 """
 
 from .attention import attention_heatmap, convex_combination, self_vs_cross_attention
 from .basics import saturation_curves, score_variance_curve, vector_arrows
 from .beyond import MASK_COLOURS, head_heatmaps, mask_panels, memory_time_curves
+from .inference import cache_memory_curves, decode_time_curves
 from .style import HEATMAP_CMAP, OKABE_ITO, SCALED_COLOUR, UNSCALED_COLOUR
 from .training import gradient_norm_curves, loss_curves, window_medians
 
@@ -41,4 +43,6 @@ __all__ = [
     "window_medians",
     "loss_curves",
     "gradient_norm_curves",
+    "decode_time_curves",
+    "cache_memory_curves",
 ]
