@@ -6,13 +6,17 @@ who is not in the course. The nbgrader exchange is shared as the docs say: a glo
 ``nbgrader_config.py`` (here in a folder on ``JUPYTER_CONFIG_PATH``) with ``Exchange.root``,
 ``path_includes_course`` and nbgrader's ``JupyterHubAuthPlugin``, and the hub groups
 ``nbgrader-<course_id>`` / ``formgrade-<course_id>``. Then, through the hub's proxy and each
-learner's own server's REST API (nbgrader's server extension, which the JupyterLab Assignments
-tab calls: ``/assignments``, ``/assignments/fetch``, ``/assignments/submit``,
-``/assignments/fetch_feedback``; notebooks edited through the Contents API):
+user's own server's REST API (nbgrader's server extensions): the instructor's server as
+Formgrader's Manage Assignments buttons call it (``/formgrader/api/assignment/<id>/assign``,
+``.../release``, ``.../collect``, ``.../release_feedback``), each learner's server as the
+JupyterLab Assignments tab calls it (``/assignments``, ``/assignments/fetch``,
+``/assignments/submit``, ``/assignments/fetch_feedback``; notebooks edited through the
+Contents API):
 
-    instructor: nbgrader generate_assignment, release_assignment
+    instructor: Generate, Release                     (Formgrader, instructor's server)
     learners:   fetch -> edit (alice right, bob wrong) -> submit
-    instructor: nbgrader collect -> attention-grade (make grade) -> nbgrader release_feedback
+    instructor: Collect (Formgrader) -> attention-grade (the batch grader, a command in the
+                instructor's terminal) -> Release Feedback (Formgrader)
     learners:   fetch_feedback: each gets only their own
 
 plus a Chromium screenshot of alice's Assignments tab, and ``attention-hub-check`` naming the
@@ -109,6 +113,13 @@ class Hub:
         answer = self.call("POST", f"/user/{user}/assignments/{action}", data)
         assert answer["success"], f"{action} for {user}: {answer}"
         return answer["value"]
+
+    def formgrader(self, user: str, action: str) -> str:
+        """What Formgrader's Generate / Release / Collect / Release Feedback buttons post."""
+        path = f"/user/{user}/formgrader/api/assignment/{ASSIGNMENT}/{action}"
+        answer = self.call("POST", path, {}, timeout=120)
+        assert answer["success"], f"{action}: {answer.get('error')}\n{answer.get('log')}"
+        return answer.get("log") or ""
 
 
 def _wait(what: str, ready, hub: subprocess.Popen, log: Path, timeout: float = 60) -> None:
@@ -219,7 +230,8 @@ def test_class_on_jupyterhub(tmp_path, capsys):
             )
     course = homes[INSTRUCTOR] / "course"
     course.mkdir()
-    # The instructor's course folder: the course's own config (docs §2), fixture source.
+    # The instructor's course folder: the course's own config (docs §2), fixture source, and
+    # Release Feedback reading what attention-grade --out grading-output writes (docs §3).
     (course / "nbgrader_config.py").write_text(
         "c = get_config()  # noqa: F821\n"
         f"load_subconfig({str(CONFIG_FILE)!r})  # noqa: F821\n"
@@ -227,6 +239,12 @@ def test_class_on_jupyterhub(tmp_path, capsys):
         f"c.CourseDirectory.source_directory = {str(FIXTURE)!r}\n"
         f"c.CourseDirectory.release_directory = {str(course / 'release')!r}\n"
         f"c.CourseDirectory.db_url = 'sqlite:///{course / 'gradebook.db'}'\n"
+        "c.CourseDirectory.feedback_directory = 'grading-output/feedback'\n"
+    )
+    # Formgrader reads nbgrader_config.py from the folder the server starts in (the home).
+    (homes[INSTRUCTOR] / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        f"load_subconfig({str(course / 'nbgrader_config.py')!r})  # noqa: F821\n"
     )
 
     ports = {name: _free_port() for name in ("hub", "api", "proxy_api")}
@@ -245,7 +263,7 @@ def test_class_on_jupyterhub(tmp_path, capsys):
         )
     hub = Hub(f"http://127.0.0.1:{ports['hub']}", token)
     servers: list[int] = []
-    # Instructor, in a hub terminal: the course's commands (docs §2-§3).
+    # The instructor's hub terminal, for attention-hub-check (docs §3).
     instructor_env = {
         **env,
         "JUPYTER_CONFIG_PATH": str(etc),
@@ -254,12 +272,10 @@ def test_class_on_jupyterhub(tmp_path, capsys):
         "JUPYTERHUB_USER": INSTRUCTOR,
     }
     try:
-        # Each step as soon as what it needs is up: the hub and the servers start meanwhile.
-        _run([BIN / "nbgrader", "generate_assignment", ASSIGNMENT, "--force"], course, env)
+        # Each step as soon as what it needs is up: the servers start meanwhile.
         _wait("the hub", lambda: hub.call("GET", "/hub/api/") is not None, process, log)
-        for user in (*LEARNERS, OUTSIDER):
+        for user in (INSTRUCTOR, *LEARNERS, OUTSIDER):
             hub.call("POST", f"/hub/api/users/{user}/server")
-        _run([BIN / "nbgrader", "release_assignment", ASSIGNMENT], course, instructor_env)
 
         # Bad input: a hub user outside the course's group; the check says what to fix.
         check = subprocess.run(
@@ -279,7 +295,7 @@ def test_class_on_jupyterhub(tmp_path, capsys):
         )
         assert ok.returncode == 0, ok.stderr
 
-        for user in (*LEARNERS, OUTSIDER):
+        for user in (INSTRUCTOR, *LEARNERS, OUTSIDER):
             _wait(
                 f"{user}'s server",
                 lambda u=user: hub.call("GET", f"/hub/api/users/{u}")["servers"][""]["ready"],
@@ -288,6 +304,9 @@ def test_class_on_jupyterhub(tmp_path, capsys):
             )
             model = hub.call("GET", f"/hub/api/users/{user}")
             servers.append(model["servers"][""]["state"]["pid"])
+            if user == INSTRUCTOR:  # Formgrader: Generate, then Release
+                hub.formgrader(INSTRUCTOR, "assign")
+                hub.formgrader(INSTRUCTOR, "release")
         started = time.monotonic() - start
         # ... and nbgrader itself shows that user nothing (the group is what it enforces).
         assert hub.assignments(OUTSIDER) == []
@@ -315,20 +334,24 @@ def test_class_on_jupyterhub(tmp_path, capsys):
         inbound = exchange / COURSE_ID / "inbound"
         assert sorted(p.name.split("+")[0] for p in inbound.iterdir()) == sorted(LEARNERS)
 
-        # Instructor: collect, grade with the batch grader, hand feedback back.
-        _run([BIN / "nbgrader", "collect", ASSIGNMENT], course, instructor_env)
-        out = homes[INSTRUCTOR] / "grading-output"
+        # Instructor: Collect (Formgrader), grade with the batch grader in a terminal in the
+        # course folder, Release Feedback (Formgrader).
+        collected = hub.formgrader(INSTRUCTOR, "collect")
+        submitted = sorted(p.name for p in (course / "submitted").iterdir())
+        assert submitted == sorted(LEARNERS), collected
+        out = course / "grading-output"
         _run(
-            [BIN / "attention-grade", course / "submitted", "--out", out, "--source", FIXTURE,
+            [BIN / "attention-grade", "submitted", "--out", "grading-output", "--source", FIXTURE,
              "--assignment", ASSIGNMENT, "--no-progress"],
-            homes[INSTRUCTOR],
+            course,
             env,
         )  # fmt: skip
         with open(out / "grades.csv", newline="") as handle:
             scores = {r["student_id"]: float(r["code_score"]) for r in csv.DictReader(handle)}
         full = solved.points(ASSIGNMENT)
         assert scores["alice"] == full and scores["bob"] < full, scores
-        _run([BIN / "nbgrader", "release_feedback", ASSIGNMENT], out / "nbgrader", instructor_env)
+        released = hub.formgrader(INSTRUCTOR, "release_feedback")
+        assert released.count("Releasing feedback for student") == len(LEARNERS), released
 
         # Learners: each fetches feedback, and gets only their own.
         for learner in LEARNERS:
@@ -343,7 +366,7 @@ def test_class_on_jupyterhub(tmp_path, capsys):
 
         shot = _screenshot(hub, tmp_path)
         with capsys.disabled():
-            print(f"\n    released, hub and 3 servers up after {started:.1f} s; {shot}", end="")
+            print(f"\n    released, hub and 4 servers up after {started:.1f} s; {shot}", end="")
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGTERM)
