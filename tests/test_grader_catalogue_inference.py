@@ -10,7 +10,8 @@ every other exercise's. This module adds what is particular to generation with a
   a case fails it, and some case fails it;
 - the cache must come back as one pair, a learner who writes into the cache it was given is
   caught, and a failure message describes the cache by its shapes, not by its numbers;
-- the sizes of one call are all different.
+- the sizes of one call are all different;
+- notebook 10's graded cells grade every case exactly once, visibly and hidden.
 
 Shape legend: ``...`` batch dimensions, ``t`` cached tokens, ``n`` tokens of a sequence,
 ``d_model`` token width, ``d_k`` / ``d_v`` widths of one head, ``n_heads`` / ``n_kv_heads``
@@ -21,6 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import re
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +35,7 @@ from attention_course import checks
 from attention_course import reference as ref
 from attention_course.checks import EXERCISES, CheckFailed
 
+ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("decode_step", "grouped_query_attention", "sliding_window_mask")
 
 
@@ -160,3 +166,33 @@ def test_the_gqa_cases_share_kv_heads_in_groups_where_grouping_can_be_seen():
         assert mqa[7] == 1
         (args, _), *_ = _calls("grouped_query_attention", "mha", seed)
         assert args[6] == args[7]
+
+
+def test_notebook_10_grades_every_case_once_visibly_and_hidden():
+    """Each graded code cell of solutions/10_inference makes one check call visibly and the
+    same with ``seed=1`` in its hidden block, worth 1 to 3 points; every case of the three
+    exercises is graded by exactly one cell; the written answer carries a mark scheme."""
+    notebook = ROOT / "solutions" / "10_inference" / "10_inference.ipynb"
+    if not notebook.exists():
+        pytest.skip("notebook 10 is not in solutions/ yet")
+    graded = [c for c in json.loads(notebook.read_text())["cells"]
+              if c["metadata"].get("nbgrader", {}).get("grade")]  # fmt: skip
+    found, answers = [], 0
+    for cell in graded:
+        meta, source = cell["metadata"]["nbgrader"], "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            answers += 1
+            assert "=== BEGIN MARK SCHEME ===" in source and meta["solution"], meta["grade_id"]
+            continue
+        visible, hidden = source.split("### BEGIN HIDDEN TESTS")
+        calls = re.findall(r'checks\.check_(\w+)\((\w+), "(\w+)"\)', visible)
+        hidden_calls = re.findall(r'checks\.check_(\w+)\((\w+), "(\w+)", seed=1\)', hidden)
+        assert len(calls) == 1 and calls == hidden_calls, meta["grade_id"]
+        ((name, fn, case),) = calls
+        assert name == fn and name in NAMES and case in EXERCISES[name].cases, meta["grade_id"]
+        assert meta["points"] in (1, 2, 3), meta["grade_id"]
+        found.append((name, case))
+    assert answers == 1
+    assert Counter(found) == Counter(
+        (name, case) for name in NAMES for case in EXERCISES[name].cases
+    )
