@@ -42,14 +42,14 @@ def _kv_width(W, name: str, n_kv_heads: int, width: str) -> int:
     return W.shape[1] // n_kv_heads
 
 
-def _repeat_heads(W, n_kv_heads: int, group: int) -> np.ndarray:
+def _repeat_heads(W, name: str, n_kv_heads: int, group: int) -> np.ndarray:
     """The columns of each kv head repeated for the ``group`` query heads that share it.
 
     ``W`` (d_model, n_kv_heads·d) -> (d_model, n_heads·d), with query head ``h`` reading kv
     head ``h // group`` (Llama's ``repeat_kv``, PyTorch's ``enable_gqa``): kv heads
     ``[a, b]`` become ``[a, a, b, b]``, never ``[a, b, a, b]``.
     """
-    W = _as_float_array(W, "W")
+    W = _as_float_array(W, name)
     d = W.shape[1] // n_kv_heads
     heads = W.reshape(W.shape[0], n_kv_heads, d)  # (d_model, n_kv_heads·d) -> (.., n_kv_heads, d)
     heads = np.repeat(heads, group, axis=1)  # -> (d_model, n_heads, d)
@@ -115,8 +115,8 @@ def grouped_query_attention(X, Z, W_q, W_k, W_v, W_o, n_heads, n_kv_heads, mask=
             f"{W_q_arr.shape[1]} / {n_heads} = {W_q_arr.shape[1] // n_heads} per query head, "
             f"W_k gives {d_k} per key/value head."
         )
-    W_k = _repeat_heads(W_k, n_kv_heads, group)  # -> (d_model_z, n_heads·d_k)
-    W_v = _repeat_heads(W_v, n_kv_heads, group)  # -> (d_model_z, n_heads·d_v)
+    W_k = _repeat_heads(W_k, "W_k", n_kv_heads, group)  # -> (d_model_z, n_heads·d_k)
+    W_v = _repeat_heads(W_v, "W_v", n_kv_heads, group)  # -> (d_model_z, n_heads·d_v)
     return multi_head_attention(X, Z, W_q, W_k, W_v, W_o, n_heads, mask=mask)
 
 
