@@ -31,6 +31,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
+from strategies import BATCH_SHAPES, SEEDS, broadcast_to, distinct_sizes
 
 from attention_course import reference as ref
 
@@ -42,25 +43,11 @@ NUMERICAL_RTOL, NUMERICAL_ATOL = 1e-5, 1e-6
 
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 QUICK = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SEEDS = st.integers(0, 2**32 - 1)
-BATCH_SHAPES = st.lists(st.integers(1, 3), max_size=2).map(tuple)  # 0 to 2 leading dims
 
 
 # --------------------------------------------------------------------------------------------
 # Strategies and helpers
 # --------------------------------------------------------------------------------------------
-
-
-def distinct_sizes(count: int, max_size: int = 6):
-    """``count`` different positive sizes, e.g. (n_q, n_k, d_k, d_v)."""
-    return st.lists(st.integers(1, max_size), min_size=count, max_size=count, unique=True)
-
-
-@st.composite
-def broadcast_to(draw, batch: tuple[int, ...]) -> tuple[int, ...]:
-    """A batch shape that broadcasts to ``batch``: leading dims may be dropped, others set to 1."""
-    start = draw(st.integers(0, len(batch)))
-    return tuple(draw(st.sampled_from((size, 1))) for size in batch[start:])
 
 
 @st.composite

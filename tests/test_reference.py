@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose, assert_array_equal
+from strategies import BATCH_SHAPES, SEEDS, broadcast_to, distinct_sizes
 
 from attention_course import reference as ref
 
@@ -39,25 +40,10 @@ LOW_PRECISION_TOL = {np.float16: 2e-2, np.float32: 1e-5, np.float64: TOL}
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 QUICK = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-SEEDS = st.integers(0, 2**32 - 1)
-BATCH_SHAPES = st.lists(st.integers(1, 3), max_size=2).map(tuple)  # 0 to 2 leading dims
-
 
 # --------------------------------------------------------------------------------------------
 # Strategies and helpers
 # --------------------------------------------------------------------------------------------
-
-
-def distinct_sizes(count: int, max_size: int = 6):
-    """``count`` different positive sizes, e.g. (n_q, n_k, d_k, d_v)."""
-    return st.lists(st.integers(1, max_size), min_size=count, max_size=count, unique=True)
-
-
-@st.composite
-def broadcast_to(draw, batch: tuple[int, ...]) -> tuple[int, ...]:
-    """A batch shape that broadcasts to ``batch``: leading dims may be dropped, others set to 1."""
-    start = draw(st.integers(0, len(batch)))
-    return tuple(draw(st.sampled_from((size, 1))) for size in batch[start:])
 
 
 def batch_of(*arrays: np.ndarray) -> tuple[int, ...]:

@@ -32,32 +32,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
+from strategies import BATCH_SHAPES, SEEDS, broadcast_to, distinct_sizes
 
 from attention_course import reference as ref
 
 TOL = {np.float16: 2e-2, np.float32: 2e-5, np.float64: 1e-12}
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SEEDS = st.integers(0, 2**32 - 1)
-BATCH_SHAPES = st.lists(st.integers(1, 3), max_size=2).map(tuple)  # 0 to 2 leading dims
 
 
 # --------------------------------------------------------------------------------------------
 # Strategies and helpers
 # --------------------------------------------------------------------------------------------
-
-
-def distinct_sizes(count: int, max_size: int = 7, avoid: tuple[int, ...] = ()):
-    """``count`` different positive sizes, none of them in ``avoid``."""
-    sizes = st.integers(1, max_size).filter(lambda size: size not in avoid)
-    return st.lists(sizes, min_size=count, max_size=count, unique=True)
-
-
-@st.composite
-def broadcast_to(draw, batch: tuple[int, ...]) -> tuple[int, ...]:
-    """A batch shape that broadcasts to ``batch``: leading dims may be dropped, others set to 1."""
-    start = draw(st.integers(0, len(batch)))
-    return tuple(draw(st.sampled_from((size, 1))) for size in batch[start:])
 
 
 @st.composite
